@@ -1,0 +1,34 @@
+"""An async login/session service: the Flask session tutorial on Quart and Hypercorn."""
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from quart import Quart
+
+from . import auth, cli, csrf, errors, health, security, sessions, templating, users
+from .config import load_config
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Quart:
+    """Build a configured app; ``QUART_INSTANCE_PATH`` moves the instance folder."""
+    app = Quart(
+        __name__,
+        instance_path=os.environ.get("QUART_INSTANCE_PATH") or None,
+        instance_relative_config=True,
+        template_folder=str(TEMPLATES),
+    )
+    load_config(app, config)
+    security.init_app(app)
+    sessions.init_app(app)
+    users.init_app(app)
+    csrf.init_app(app)
+    templating.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(health.bp)
+    cli.init_app(app)
+    return app

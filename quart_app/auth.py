@@ -1,0 +1,186 @@
+"""The tutorial's flow: register, log in, see your profile, log out.
+
+``load_logged_in_user`` runs before every request and is the only place that
+turns a session into a user: it applies the server-side lifetimes and the
+user's session version, so a view only ever asks ``current_user()``.
+"""
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final
+from urllib.parse import urlencode
+
+from quart import (
+    Blueprint,
+    ResponseReturnValue,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+)
+
+from .passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
+from .passwords import password_problem
+from .security import safe_next
+from .sessions import Verdict, get_policy
+from .sessions.policy import LOGGED_IN_AT, USER_ID, VERSION
+from .users import User, UsernameTakenError, get_store, username_problem
+
+bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
+
+LOGIN_FAILED: Final = "Incorrect username or password."
+LOGIN_INCOMPLETE: Final = "Enter your username and password."
+LOGIN_TOO_LONG: Final = "That username or password is longer than any account allows."
+PASSWORDS_DIFFER: Final = "The two passwords do not match."
+NAME_TAKEN: Final = "That username is taken. Choose another one."
+MAX_USERNAME_LENGTH: Final = 64
+
+type View = Callable[..., Awaitable[ResponseReturnValue]]
+
+
+def current_user() -> User | None:
+    """The logged-in user of this request, or None for an anonymous visitor."""
+    user: User | None = g.get("user")
+    return user
+
+
+def login_required(view: View) -> View:
+    """Send anonymous visitors to the login page, remembering where they wanted to go."""
+
+    @functools.wraps(view)
+    async def wrapped(*args: object, **kwargs: object) -> ResponseReturnValue:
+        if current_user() is None:
+            target = request.full_path.removesuffix("?")
+            return redirect("/login?" + urlencode({"next": target}, safe="/"), 302)
+        return await view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.before_app_request
+async def load_logged_in_user() -> None:
+    """Accept the session only while every server-side rule still holds."""
+    if request.endpoint == "static":
+        return
+    policy = get_policy()
+    verdict = policy.check(session)
+    if verdict is Verdict.ANONYMOUS:
+        return
+    if verdict is not Verdict.VALID:
+        log.info("session refused: %s", verdict)
+        session.clear()
+        return
+    user = await get_store().get(int(session[USER_ID]))
+    if user is None or user.session_version != int(session[VERSION]):
+        log.info("session refused: user deleted or sessions revoked")
+        session.clear()
+        return
+    policy.touch(session)
+    g.user = user
+
+
+@bp.get("/")
+async def index() -> ResponseReturnValue:
+    """Send people where they can act: their profile, or the login form."""
+    return redirect("/profile" if current_user() else "/login", 302)
+
+
+async def render_login(status: int = 200, error: str | None = None, username: str = "",
+                       target: str | None = None) -> ResponseReturnValue:
+    """The login form, with the message and the name already typed when it failed."""
+    page = await render_template("login.html", error=error, username=username, next=target)
+    return page, status
+
+
+@bp.get("/login")
+async def login_form() -> ResponseReturnValue:
+    """Show the form, or skip it for someone already logged in."""
+    target = safe_next(request.args.get("next"))
+    if current_user() is not None:
+        return redirect(target or "/profile", 302)
+    return await render_login(target=target)
+
+
+@bp.post("/login")
+async def login() -> ResponseReturnValue:
+    """Verify the password and start a brand-new session (no fixation)."""
+    form = await request.form
+    username = form.get("username", "")
+    password = form.get("password", "")
+    target = safe_next(form.get("next"))
+    if not username or not password:
+        return await render_login(400, LOGIN_INCOMPLETE, username, target)
+    if len(username) > MAX_USERNAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+        return await render_login(400, LOGIN_TOO_LONG, "", target)
+    user = await get_store().authenticate(username, password)
+    if user is None:
+        log.warning("login failed for %s", _loggable_name(username))
+        return await render_login(401, LOGIN_FAILED, username, target)
+    session.clear()
+    get_policy().start(session, user.id, user.username, user.session_version,
+                       remember="remember" in form)
+    log.info("login user_id=%d remember=%s", user.id, session.permanent)
+    return redirect(target or "/profile", 303)
+
+
+@bp.get("/profile")
+@login_required
+async def profile() -> ResponseReturnValue:
+    """The user's page: who they are, since when, and until when without activity."""
+    return await render_template(
+        "profile.html",
+        logged_in_at=session[LOGGED_IN_AT],
+        expires_at=get_policy().expires_at(session),
+        remembered=session.permanent,
+    )
+
+
+@bp.post("/logout")
+async def logout() -> ResponseReturnValue:
+    """End the session and delete the cookie (``clear`` leaves nothing to re-set)."""
+    user = current_user()
+    session.clear()
+    if user is not None:
+        log.info("logout user_id=%d", user.id)
+    return redirect("/logout", 303)
+
+
+@bp.get("/logout")
+async def logged_out() -> ResponseReturnValue:
+    """The tutorial's logout page; offers the POST button if still logged in."""
+    return await render_template("logout.html")
+
+
+@bp.route("/register", methods=["GET", "POST"])
+async def register() -> ResponseReturnValue:
+    """Create an account, unless the operator turned registration off."""
+    if not current_app.config["REGISTRATION_ENABLED"]:
+        abort(404)
+    if request.method == "GET":
+        return await render_template("register.html", error=None, username="")
+    form = await request.form
+    username = form.get("username", "")
+    password = form.get("password", "")
+    error = username_problem(username) or password_problem(password)
+    if error is None and password != form.get("confirm", ""):
+        error = PASSWORDS_DIFFER
+    if error is not None:
+        return await render_template("register.html", error=error, username=username), 400
+    try:
+        user = await get_store().create(username, password)
+    except UsernameTakenError:
+        return await render_template("register.html", error=NAME_TAKEN, username=username), 409
+    log.info("registered user_id=%d", user.id)
+    await flash("Account created. You can log in now.")
+    return redirect("/login", 303)
+
+
+def _loggable_name(username: str) -> str:
+    """Log a typed name only if it could be a username, never a misplaced password."""
+    return repr(username) if username_problem(username) is None else "<not a valid username>"

@@ -1,0 +1,222 @@
+"""Configuration: the table of defaults, the loading order and start-up validation.
+
+Every key an operator can set is in ``DEFAULTS``. ``load_config`` layers the
+defaults, an optional ``config.py`` in the instance folder, ``QUART_*``
+environment variables and the mapping given to ``create_app``, then
+validates the result so that a bad value stops the start with one line that
+names the key instead of failing on the first request.
+"""
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from quart import Quart
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+log = logging.getLogger(__name__)
+
+MIN_SECRET_KEY_BYTES: Final = 32
+SECRET_KEY_FILE: Final = "secret_key"  # noqa: S105 - a file name
+
+DEFAULTS: Final[Mapping[str, Any]] = {
+    "SECRET_KEY": None,
+    "SECRET_KEY_FALLBACKS": [],
+    "SESSION_BACKEND": "cookie",
+    "DATABASE_URL": None,
+    "PERMANENT_SESSION_LIFETIME": timedelta(days=7),
+    "SESSION_IDLE_TIMEOUT": timedelta(minutes=30),
+    "SESSION_ABSOLUTE_TIMEOUT": timedelta(days=30),
+    "REGISTRATION_ENABLED": True,
+    "TRUSTED_HOSTS": ["localhost", "127.0.0.1", "::1"],
+    "PROXY_FIX_HOPS": 0,
+    "SESSION_COOKIE_NAME": "__Host-session",
+    "SESSION_COOKIE_SECURE": True,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_PATH": "/",
+    "SESSION_COOKIE_DOMAIN": None,
+    "SESSION_REFRESH_EACH_REQUEST": False,
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+}
+
+SESSION_BACKENDS: Final = ("cookie",)
+SAMESITE_VALUES: Final = ("Lax", "Strict", "None")
+ASYNC_DRIVERS: Final = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+
+
+class ConfigError(ValueError):
+    """A configuration value that the app refuses to start with."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+
+
+def load_config(app: Quart, overrides: Mapping[str, Any] | None) -> None:
+    """Layer every configuration source and validate the result.
+
+    The order (defaults, instance file, environment, overrides) lets an
+    operator change anything without editing code while tests stay explicit.
+    """
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("QUART")
+    if overrides:
+        app.config.from_mapping(overrides)
+    validate(app.config, Path(app.instance_path))
+
+
+def validate(config: dict[str, Any], instance_path: Path) -> None:
+    """Normalise and check every key, raising ``ConfigError`` on the first bad one."""
+    for key in ("PERMANENT_SESSION_LIFETIME", "SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT"):
+        config[key] = _duration(key, config[key])
+    for key in ("REGISTRATION_ENABLED", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY",
+                "SESSION_REFRESH_EACH_REQUEST"):
+        if not isinstance(config[key], bool):
+            raise ConfigError(key, f"must be true or false, got {config[key]!r}")
+    if config["SESSION_BACKEND"] not in SESSION_BACKENDS:
+        raise ConfigError(
+            "SESSION_BACKEND",
+            f"must be one of {', '.join(SESSION_BACKENDS)}, got {config['SESSION_BACKEND']!r}",
+        )
+    config["PROXY_FIX_HOPS"] = _non_negative_int("PROXY_FIX_HOPS", config["PROXY_FIX_HOPS"])
+    config["TRUSTED_HOSTS"] = _host_list(config["TRUSTED_HOSTS"])
+    _check_cookie(config)
+    config["DATABASE_URL"] = _database_url(config["DATABASE_URL"], instance_path)
+    config["SECRET_KEY"] = _secret_key(config["SECRET_KEY"], instance_path)
+    config["SECRET_KEY_FALLBACKS"] = _fallback_keys(config["SECRET_KEY_FALLBACKS"])
+
+
+def _duration(key: str, value: object) -> timedelta:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = timedelta(seconds=value)
+    if not isinstance(value, timedelta):
+        raise ConfigError(key, f"must be a number of seconds, got {value!r}")
+    if value <= timedelta(0):
+        raise ConfigError(key, f"must be positive, got {value.total_seconds():g} seconds")
+    return value
+
+
+def _non_negative_int(key: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(key, f"must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def _host_list(value: object) -> list[str]:
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(h, str) for h in value):
+        raise ConfigError("TRUSTED_HOSTS", f"must be a list of host names, got {value!r}")
+    hosts = [h.strip().lower().removeprefix("[").removesuffix("]") for h in value if h.strip()]
+    if not hosts:
+        raise ConfigError("TRUSTED_HOSTS", "must name at least one host")
+    return hosts
+
+
+def _check_cookie(config: dict[str, Any]) -> None:
+    name = config["SESSION_COOKIE_NAME"]
+    if not isinstance(name, str) or not name:
+        raise ConfigError("SESSION_COOKIE_NAME", f"must be a non-empty string, got {name!r}")
+    samesite = config["SESSION_COOKIE_SAMESITE"]
+    if samesite not in SAMESITE_VALUES:
+        raise ConfigError(
+            "SESSION_COOKIE_SAMESITE", f"must be Lax, Strict or None, got {samesite!r}"
+        )
+    if samesite == "None" and not config["SESSION_COOKIE_SECURE"]:
+        raise ConfigError("SESSION_COOKIE_SAMESITE", "None requires SESSION_COOKIE_SECURE=true")
+    if name.startswith(("__Host-", "__Secure-")) and not config["SESSION_COOKIE_SECURE"]:
+        raise ConfigError(
+            "SESSION_COOKIE_SECURE",
+            f"must be true for a cookie named {name}; rename the cookie to use plain http",
+        )
+    if name.startswith("__Host-") and (
+        config["SESSION_COOKIE_DOMAIN"] or config["SESSION_COOKIE_PATH"] != "/"
+    ):
+        raise ConfigError(
+            "SESSION_COOKIE_NAME",
+            f"{name} requires SESSION_COOKIE_PATH='/' and no SESSION_COOKIE_DOMAIN",
+        )
+
+
+def _database_url(value: object, instance_path: Path) -> str:
+    if value is None:
+        return f"sqlite+aiosqlite:///{instance_path / 'users.db'}"
+    if not isinstance(value, str):
+        raise ConfigError("DATABASE_URL", f"must be a URL string, got {value!r}")
+    try:
+        url: URL = make_url(value)
+    except ArgumentError:
+        raise ConfigError("DATABASE_URL", f"is not a database URL: {value!r}") from None
+    backend = url.get_backend_name()
+    if backend not in ASYNC_DRIVERS:
+        raise ConfigError("DATABASE_URL", f"must be sqlite or postgresql, got {backend!r}")
+    if url.drivername == backend:
+        url = url.set(drivername=ASYNC_DRIVERS[backend])
+    if url.drivername != ASYNC_DRIVERS[backend]:
+        raise ConfigError(
+            "DATABASE_URL", f"driver must be {ASYNC_DRIVERS[backend]}, got {url.drivername}"
+        )
+    return url.render_as_string(hide_password=False)
+
+
+def _key_bytes(key: str, value: object) -> bytes:
+    if isinstance(value, str):
+        value = value.encode()
+    if not isinstance(value, bytes):
+        raise ConfigError(key, f"must be a string, got {type(value).__name__}")
+    if len(value) < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(
+            key,
+            f"is {len(value)} bytes; at least {MIN_SECRET_KEY_BYTES} are required "
+            '(python3 -c "import secrets; print(secrets.token_urlsafe(32))")',
+        )
+    return value
+
+
+def _secret_key(value: object, instance_path: Path) -> bytes:
+    if value is None or value == "":
+        return _generated_key(instance_path)
+    return _key_bytes("SECRET_KEY", value)
+
+
+def _fallback_keys(value: object) -> list[bytes]:
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError("SECRET_KEY_FALLBACKS", f"must be a list of keys, got {value!r}")
+    return [_key_bytes("SECRET_KEY_FALLBACKS", key) for key in value]
+
+
+def _generated_key(instance_path: Path) -> bytes:
+    """Read the instance key, creating it exactly once even when workers race.
+
+    The key is written to a private temporary file and then hard-linked into
+    place: ``link`` fails if another worker won, so nobody ever reads a
+    half-written key and all workers end up signing with the same one.
+    """
+    path = instance_path / SECRET_KEY_FILE
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        tmp = instance_path / f".{SECRET_KEY_FILE}.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)
+            log.warning(
+                "SECRET_KEY is not set: generated one into %s; set QUART_SECRET_KEY "
+                "(shared by every machine) in production",
+                path,
+            )
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return _key_bytes(f"SECRET_KEY (from {path})", path.read_text().strip())

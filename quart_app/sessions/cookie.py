@@ -1,0 +1,57 @@
+"""The default backend: the whole session, signed, in the ``__Host-session`` cookie."""
+
+import hashlib
+from typing import Final, override
+
+from itsdangerous import BadData
+from quart import Quart
+from quart.sessions import SecureCookieSession, SecureCookieSessionInterface
+from quart.wrappers import BaseRequestWebsocket
+
+from .policy import ACTIVITY_RESOLUTION
+
+SALT: Final = "quart_app.session"
+
+
+class SignedCookieSessionInterface(SecureCookieSessionInterface):
+    """Quart's signed cookie with SHA-256 and a forgiving reader.
+
+    Any cookie that does not verify (tampered, truncated, garbage, signed by a
+    key that is neither current nor a fallback, or too old) opens as an empty
+    session that is marked modified, so the visitor is anonymous and the bad
+    cookie is deleted in the response rather than sent again forever.
+    """
+
+    digest_method = staticmethod(hashlib.sha256)
+    salt = SALT
+
+    @override
+    async def open_session(
+        self, app: Quart, request: BaseRequestWebsocket
+    ) -> SecureCookieSession | None:
+        """Open the session, treating every unverifiable cookie as no session at all."""
+        signer = self.get_signing_serializer(app)
+        if signer is None:
+            return None
+        cookie = request.cookies.get(self.get_cookie_name(app))
+        if cookie is None:
+            return self.session_class()
+        try:
+            data = signer.loads(cookie, max_age=self.signature_max_age(app))
+        except (BadData, ValueError):
+            data = None
+        if not isinstance(data, dict):
+            discarded = self.session_class()
+            discarded.modified = True
+            return discarded
+        return self.session_class(data)
+
+    @staticmethod
+    def signature_max_age(app: Quart) -> int:
+        """The oldest signature worth reading; the session policy decides the rest.
+
+        Every request that records activity re-signs the cookie, so a live
+        session's signature is never older than its longest sliding window.
+        """
+        longest = max(app.config["PERMANENT_SESSION_LIFETIME"], app.config["SESSION_IDLE_TIMEOUT"])
+        return int(longest.total_seconds()) + ACTIVITY_RESOLUTION

@@ -1,0 +1,94 @@
+"""Server-side session rules: what a logged-in session holds and when it ends.
+
+The rules work on the session mapping alone, so they hold for every session
+backend: the signed cookie stores the mapping in the browser, a server-side
+store keeps it elsewhere, and neither can stretch a lifetime the server
+refuses. Times are whole seconds since the epoch.
+"""
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Final
+
+from quart.sessions import SessionMixin
+
+USER_ID: Final = "uid"
+USERNAME: Final = "name"
+VERSION: Final = "ver"
+LOGGED_IN_AT: Final = "iat"
+LAST_SEEN: Final = "seen"
+CSRF_TOKEN: Final = "csrf"  # noqa: S105 - a session key
+
+# Activity is written back at most once a minute, so most requests neither
+# re-sign nor re-send the cookie; idle limits are therefore exact to a minute.
+ACTIVITY_RESOLUTION: Final = 60
+
+class Verdict(StrEnum):
+    """Why a session is or is not accepted."""
+
+    ANONYMOUS = "anonymous"
+    VALID = "valid"
+    MALFORMED = "malformed"
+    IDLE = "idle timeout"
+    ABSOLUTE = "absolute timeout"
+    LIFETIME = "remember-me lifetime"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    """The three limits from the configuration, applied on every request."""
+
+    idle_timeout: timedelta
+    absolute_timeout: timedelta
+    permanent_lifetime: timedelta
+
+    def start(self, session: SessionMixin, user_id: int, username: str, version: int,
+              *, remember: bool) -> None:
+        """Fill a freshly cleared session for a user who just proved who they are."""
+        now = int(time.time())
+        session[USER_ID] = user_id
+        session[USERNAME] = username
+        session[VERSION] = version
+        session[LOGGED_IN_AT] = now
+        session[LAST_SEEN] = now
+        session[CSRF_TOKEN] = secrets.token_urlsafe(32)
+        session.permanent = remember
+
+    def check(self, session: SessionMixin) -> Verdict:
+        """Decide whether a session is still a login; the cookie's Expires is not trusted."""
+        if USER_ID not in session:
+            return Verdict.ANONYMOUS
+        try:
+            logged_in_at = int(session[LOGGED_IN_AT])
+            last_seen = int(session[LAST_SEEN])
+            int(session[USER_ID]), int(session[VERSION]), str(session[USERNAME])
+        except (KeyError, TypeError, ValueError):
+            return Verdict.MALFORMED
+        now = time.time()
+        if now - logged_in_at > self.absolute_timeout.total_seconds():
+            return Verdict.ABSOLUTE
+        if session.permanent:
+            if now - last_seen > self.permanent_lifetime.total_seconds():
+                return Verdict.LIFETIME
+        elif now - last_seen > self.idle_timeout.total_seconds():
+            return Verdict.IDLE
+        return Verdict.VALID
+
+    def touch(self, session: SessionMixin) -> None:
+        """Record activity so idle and remember-me lifetimes slide, once a minute at most."""
+        now = int(time.time())
+        if now - int(session[LAST_SEEN]) >= ACTIVITY_RESOLUTION:
+            session[LAST_SEEN] = now
+
+    def expires_at(self, session: SessionMixin) -> int:
+        """When the server will stop accepting this session if it sees no more activity."""
+        window = self.permanent_lifetime if session.permanent else (
+            self.idle_timeout
+        )
+        return min(
+            int(session[LOGGED_IN_AT]) + int(self.absolute_timeout.total_seconds()),
+            int(session[LAST_SEEN]) + int(window.total_seconds()),
+        )

@@ -1,0 +1,225 @@
+"""The user store: accounts in SQL through SQLAlchemy's async Core.
+
+SQLite (aiosqlite) is the embedded default and PostgreSQL (asyncpg) the
+scale-out choice; only ``DATABASE_URL`` differs. Each user carries a session
+version: bumping it ends every session that recorded the old one, in any
+backend, which is how a password change logs out everywhere.
+"""
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+from quart import Quart, current_app
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from .passwords import PasswordHasher
+
+USERNAME_PATTERN: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
+EXTENSION_KEY: Final = "quart_app.users"
+
+metadata = MetaData()
+users_table = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("username_key", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("session_version", Integer, nullable=False, server_default=text("1")),
+    Column("created_at", Integer, nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """What the app needs to know about an account on every request."""
+
+    id: int
+    username: str
+    session_version: int
+
+
+class UsernameTakenError(Exception):
+    """Registration asked for a name that exists (names are case-insensitive)."""
+
+
+def username_problem(username: str) -> str | None:
+    """Say what is wrong with a new username, or None; a safe set keeps names unambiguous."""
+    if not USERNAME_PATTERN.fullmatch(username):
+        return "Username must be 1 to 64 characters: letters, digits, '.', '_' or '-'."
+    return None
+
+
+def username_key(username: str) -> str:
+    """The case-insensitive form that makes 'Alice' and 'alice' the same account."""
+    return username.lower()
+
+
+class UserStore:
+    """Accounts, password checks and session versions behind one small async API."""
+
+    def __init__(self, engine: AsyncEngine, hasher: PasswordHasher) -> None:
+        self.engine = engine
+        self.hasher = hasher
+
+    async def create_schema(self) -> None:
+        """Create the tables if they are missing; safe to run from every worker."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def ping(self) -> None:
+        """Raise if the database does not answer (health checks)."""
+        async with self.engine.connect() as conn:
+            await conn.execute(select(1))
+
+    async def close(self) -> None:
+        """Release pooled connections at shutdown."""
+        await self.engine.dispose()
+
+    async def get(self, user_id: int) -> User | None:
+        """Load a user by id: the one query on every logged-in request."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(_SELECT_BY_ID, {"user_id": user_id})).first()
+        return User(*row) if row else None
+
+    async def find(self, username: str) -> User | None:
+        """Load a user by name, case-insensitively."""
+        row = await self._row_by_name(username)
+        return User(row.id, row.username, row.session_version) if row else None
+
+    async def list_users(self) -> list[User]:
+        """Every user, by name, for the operator's CLI."""
+        query = select(users_table.c.id, users_table.c.username,
+                       users_table.c.session_version).order_by(users_table.c.username_key)
+        async with self.engine.connect() as conn:
+            return [User(*row) for row in await conn.execute(query)]
+
+    async def create(self, username: str, password: str) -> User:
+        """Add an account; the caller has validated name and password."""
+        password_hash = await self.hasher.hash(password)
+        values = {
+            "username": username,
+            "username_key": username_key(username),
+            "password_hash": password_hash,
+            "created_at": int(time.time()),
+        }
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(insert(users_table).values(**values))
+        except IntegrityError:
+            raise UsernameTakenError(username) from None
+        user_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+        assert isinstance(user_id, int)
+        return User(user_id, username, 1)
+
+    async def authenticate(self, username: str, password: str) -> User | None:
+        """Check a login; unknown names cost one dummy verify so they look like wrong passwords.
+
+        A hash made with older parameters is replaced while the password is at hand.
+        """
+        row = await self._row_by_name(username)
+        if row is None:
+            await self.hasher.verify_dummy(password)
+            return None
+        if not await self.hasher.verify(row.password_hash, password):
+            return None
+        if self.hasher.needs_rehash(row.password_hash):
+            await self._store_hash(row.id, await self.hasher.hash(password))
+        return User(row.id, row.username, row.session_version)
+
+    async def set_password(self, username: str, password: str) -> User | None:
+        """Change a password and end every session of that user."""
+        row = await self._row_by_name(username)
+        if row is None:
+            return None
+        password_hash = await self.hasher.hash(password)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(users_table)
+                .where(users_table.c.id == row.id)
+                .values(password_hash=password_hash,
+                        session_version=users_table.c.session_version + 1)
+            )
+        return User(row.id, row.username, row.session_version + 1)
+
+    async def delete(self, username: str) -> bool:
+        """Remove an account; its sessions fail the per-request lookup from then on."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                users_table.delete().where(users_table.c.username_key == username_key(username))
+            )
+        return bool(result.rowcount)
+
+    async def _row_by_name(self, username: str) -> Any:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                select(users_table).where(users_table.c.username_key == username_key(username))
+            )
+            return result.first()
+
+    async def _store_hash(self, user_id: int, password_hash: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(users_table)
+                .where(users_table.c.id == user_id)
+                .values(password_hash=password_hash)
+            )
+
+
+_SELECT_BY_ID: Final = select(
+    users_table.c.id, users_table.c.username, users_table.c.session_version
+).where(users_table.c.id == bindparam("user_id"))
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """WAL and a busy timeout let several Hypercorn workers share one SQLite file."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def build_store(database_url: str) -> UserStore:
+    """Create the engine (it connects lazily, inside the serving loop) and the store."""
+    engine = create_async_engine(database_url, pool_pre_ping=False)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _tune_sqlite)
+    return UserStore(engine, PasswordHasher())
+
+
+def init_app(app: Quart) -> None:
+    """Attach the store and tie its schema and connections to the serving lifecycle."""
+    store = build_store(app.config["DATABASE_URL"])
+    app.extensions[EXTENSION_KEY] = store
+
+    @app.before_serving
+    async def prepare_store() -> None:
+        await store.create_schema()
+        await store.hasher.warm_up()
+
+    @app.after_serving
+    async def close_store() -> None:
+        await store.close()
+
+
+def get_store() -> UserStore:
+    """The current app's user store."""
+    store = current_app.extensions[EXTENSION_KEY]
+    assert isinstance(store, UserStore)
+    return store
