@@ -55,7 +55,8 @@ class SessionPolicy:
         session[LOGGED_IN_AT] = now
         session[LAST_SEEN] = now
         session[CSRF_TOKEN] = secrets.token_urlsafe(32)
-        session.permanent = remember
+        if remember:
+            session.permanent = True
 
     def check(self, session: SessionMixin) -> Verdict:
         """Decide whether a session is still a login; the cookie's Expires is not trusted."""

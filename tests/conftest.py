@@ -1,0 +1,157 @@
+"""Shared fixtures: a fresh app and database per test, a client, and an ``auth`` helper."""
+
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from quart import Quart
+from quart.testing import QuartClient
+from quart.typing import TestClientProtocol as Client
+
+from quart_app import create_app
+from quart_app.users import User, UserStore, get_store
+
+SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+PASSWORD = "correct horse battery"
+COOKIE = "__Host-session"
+STRICT_SKIPS = "FORBID_SKIPS"
+_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """In CI (``FORBID_SKIPS=1``) a skipped test is a failure: CI never passes by skipping."""
+    if os.environ.get(STRICT_SKIPS) != "1" or call.excinfo is None:
+        return None
+    if call.excinfo.errisinstance(pytest.skip.Exception):
+        reason = str(call.excinfo.value)
+        pytest.fail(f"skipped in CI, which forbids skips: {reason}", pytrace=False)
+    return None
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Keep a developer's own QUART_* variables out of every test."""
+    for key in list(os.environ):
+        if key.startswith("QUART_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("QUART_INSTANCE_PATH", str(tmp_path / "instance"))
+    yield
+
+
+@pytest.fixture
+def config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """The settings every test app starts from, plus a test's ``@pytest.mark.config(...)``."""
+    marker = request.node.get_closest_marker("config")
+    return {
+        "SECRET_KEY": SECRET_KEY,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'users.db'}",
+        **(marker.kwargs if marker else {}),
+    }
+
+
+@pytest.fixture
+async def app(config: dict[str, Any]) -> AsyncIterator[Quart]:
+    """A started app (schema created, hasher warm), shut down after the test."""
+    app = create_app(config)
+    async with app.test_app():
+        yield app
+
+
+@pytest.fixture
+def client(app: Quart) -> Client:
+    """A test client with its own cookie jar."""
+    return app.test_client()
+
+
+@pytest.fixture
+async def store(app: Quart) -> UserStore:
+    """The app's user store, for arranging accounts directly."""
+    async with app.app_context():
+        return get_store()
+
+
+@pytest.fixture
+async def user(store: UserStore) -> User:
+    """An existing account named alice."""
+    return await store.create("alice", PASSWORD)
+
+
+def csrf_from(page: str) -> str:
+    """The CSRF token a page's form carries."""
+    match = _TOKEN.search(page)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def set_cookie_headers(response: Any, name: str = COOKIE) -> list[str]:
+    """The ``Set-Cookie`` headers a response sends for one cookie."""
+    return [h for h in response.headers.getlist("Set-Cookie") if h.startswith(f"{name}=")]
+
+
+def cookie_attributes(header: str) -> dict[str, str]:
+    """Split a ``Set-Cookie`` header into lower-cased attributes (value under ``value``)."""
+    first, *rest = header.split("; ")
+    attributes = {"value": first.partition("=")[2]}
+    for part in rest:
+        key, _, value = part.partition("=")
+        attributes[key.lower()] = value
+    return attributes
+
+
+def jar_cookie(client: Client) -> str | None:
+    """The session cookie the client would send now."""
+    assert isinstance(client, QuartClient) and client.cookie_jar is not None
+    return next((c.value for c in client.cookie_jar if c.name == COOKIE), None)
+
+
+def replay(app: Quart, cookie: str | None) -> Client:
+    """A new client that sends exactly this cookie, as an attacker or old tab would."""
+    other = app.test_client()
+    if cookie is not None:
+        other.set_cookie("localhost", COOKIE, cookie)
+    return other
+
+
+@dataclass
+class AuthActions:
+    """What a person does in the browser, as one-liners for tests."""
+
+    client: Client
+
+    async def token(self, path: str = "/login") -> str:
+        """Open a form page and read its CSRF token."""
+        response = await self.client.get(path)
+        return csrf_from(await response.get_data(as_text=True))
+
+    async def login(self, username: str = "alice", password: str = PASSWORD, *,
+                    remember: bool = False, next: str | None = None) -> Any:
+        """Submit the login form like a browser."""
+        form = {"username": username, "password": password, "csrf_token": await self.token()}
+        if remember:
+            form["remember"] = "on"
+        if next is not None:
+            form["next"] = next
+        return await self.client.post("/login", form=form)
+
+    async def register(self, username: str = "bob", password: str = PASSWORD,
+                       confirm: str | None = None) -> Any:
+        """Submit the registration form like a browser."""
+        form = {"username": username, "password": password,
+                "confirm": password if confirm is None else confirm,
+                "csrf_token": await self.token("/register")}
+        return await self.client.post("/register", form=form)
+
+    async def logout(self) -> Any:
+        """Press the logout button on the profile page."""
+        token = await self.token("/profile")
+        return await self.client.post("/logout", form={"csrf_token": token})
+
+
+@pytest.fixture
+def auth(client: Client) -> AuthActions:
+    """Browser-like actions on the test client."""
+    return AuthActions(client)

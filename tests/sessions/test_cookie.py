@@ -1,0 +1,202 @@
+"""The signed session cookie as the browser sees it, and what happens to bad cookies."""
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+from quart import Quart
+from quart.typing import TestClientProtocol as Client
+
+from quart_app.sessions.cookie import SALT, SignedCookieSessionInterface
+from quart_app.users import User
+
+from ..conftest import (
+    COOKIE,
+    SECRET_KEY,
+    AuthActions,
+    cookie_attributes,
+    jar_cookie,
+    replay,
+    set_cookie_headers,
+)
+
+
+def decode(app: Quart, cookie: str) -> dict[str, object]:
+    """Read a session cookie with the app's own signer."""
+    signer = SignedCookieSessionInterface().get_signing_serializer(app)
+    assert signer is not None
+    data = signer.loads(cookie)
+    assert isinstance(data, dict)
+    return data
+
+
+def forge(key: str | bytes, payload: object) -> str:
+    """Sign a payload the way the app would, with any key."""
+    serializer = URLSafeTimedSerializer(
+        key, salt=SALT, signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256}
+    )
+    return serializer.dumps(payload)
+
+
+async def test_login_cookie_has_the_secure_attributes(auth: AuthActions, user: User) -> None:
+    response = await auth.login()
+    [header] = set_cookie_headers(response)
+    attributes = cookie_attributes(header)
+    assert "httponly" in attributes
+    assert "secure" in attributes
+    assert attributes["samesite"] == "Lax"
+    assert attributes["path"] == "/"
+    assert "domain" not in attributes
+
+
+async def test_login_without_remember_sets_a_browser_session_cookie(
+    auth: AuthActions, user: User
+) -> None:
+    [header] = set_cookie_headers(await auth.login())
+    attributes = cookie_attributes(header)
+    assert "expires" not in attributes
+    assert "max-age" not in attributes
+
+
+async def test_login_with_remember_expires_after_the_lifetime(
+    auth: AuthActions, user: User
+) -> None:
+    [header] = set_cookie_headers(await auth.login(remember=True))
+    expires = parsedate_to_datetime(cookie_attributes(header)["expires"])
+    expected = datetime.now(UTC) + timedelta(days=7)
+    assert abs(expires - expected) < timedelta(minutes=1)
+
+
+async def test_session_cookie_stays_small(auth: AuthActions, user: User) -> None:
+    [header] = set_cookie_headers(await auth.login(remember=True))
+    assert len(header) < 4096
+
+
+async def test_session_holds_ids_not_secrets(app: Quart, auth: AuthActions, user: User) -> None:
+    await auth.login()
+    data = decode(app, jar_cookie(auth.client) or "")
+    assert set(data) == {"uid", "name", "ver", "iat", "seen", "csrf"}
+    assert data["uid"] == user.id
+
+
+async def test_next_request_is_recognised(auth: AuthActions, user: User) -> None:
+    await auth.login()
+    assert (await auth.client.get("/profile")).status_code == 200
+
+
+async def test_other_client_without_the_cookie_is_anonymous(
+    app: Quart, auth: AuthActions, user: User
+) -> None:
+    await auth.login()
+    assert (await app.test_client().get("/profile")).status_code == 302
+
+
+async def test_logout_deletes_the_cookie(auth: AuthActions, user: User) -> None:
+    await auth.login(remember=True)
+    [header] = set_cookie_headers(await auth.logout())
+    attributes = cookie_attributes(header)
+    assert attributes["value"] == ""
+    assert attributes["max-age"] == "0"
+    assert parsedate_to_datetime(attributes["expires"]) < datetime.now(UTC)
+
+
+async def test_login_discards_the_pre_login_session(
+    app: Quart, auth: AuthActions, user: User
+) -> None:
+    async with auth.client.session_transaction() as session:
+        session["planted"] = "by an attacker"
+        session["csrf"] = "known-token"
+    before = jar_cookie(auth.client)
+    await auth.client.post("/login", form={
+        "username": "alice", "password": "correct horse battery", "csrf_token": "known-token"})
+    after = jar_cookie(auth.client)
+    assert after is not None and after != before
+    data = decode(app, after)
+    assert "planted" not in data
+    assert data["csrf"] != "known-token"
+
+
+async def test_unmodified_requests_do_not_resend_the_cookie(
+    auth: AuthActions, user: User
+) -> None:
+    await auth.login()
+    assert set_cookie_headers(await auth.client.get("/profile")) == []
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        pytest.param(lambda good: good[:-1] + ("A" if good[-1] != "A" else "B"), id="tampered"),
+        pytest.param(lambda good: good[: len(good) // 2], id="truncated"),
+        pytest.param(lambda good: "garbage", id="garbage"),
+        pytest.param(lambda good: "", id="empty"),
+        pytest.param(lambda good: "a.b.c.d.e", id="dotted"),
+        pytest.param(lambda good: "é" * 100, id="non-ascii"),
+        pytest.param(lambda good: "x" * 4000, id="oversized"),
+        pytest.param(lambda good: forge("another-key-that-is-long-enough-000000",
+                                        json.loads('{"uid": 1, "ver": 1}')), id="foreign-key"),
+        pytest.param(lambda good: forge(SECRET_KEY, [1, 2, 3]), id="not-a-mapping"),
+        pytest.param(lambda good: forge(SECRET_KEY, {"uid": "1; drop", "ver": None}),
+                     id="malformed-fields"),
+    ],
+)
+async def test_bad_cookie_is_an_anonymous_visitor_and_is_deleted(
+    app: Quart, auth: AuthActions, user: User, cookie: object
+) -> None:
+    await auth.login()
+    good = jar_cookie(auth.client) or ""
+    response = await replay(app, cookie(good)).get("/profile")  # type: ignore[operator]
+    assert response.status_code == 302
+    [header] = set_cookie_headers(response)
+    assert cookie_attributes(header)["max-age"] == "0"
+
+
+async def test_anonymous_bad_cookie_still_gets_the_login_page(app: Quart) -> None:
+    response = await replay(app, "garbage").get("/login")
+    assert response.status_code == 200
+
+
+@pytest.mark.config(SESSION_COOKIE_NAME="sid", SESSION_COOKIE_SAMESITE="Strict",
+                    SESSION_COOKIE_SECURE=False)
+async def test_cookie_is_configurable_with_quart_keys(auth: AuthActions, user: User) -> None:
+    [header] = set_cookie_headers(await auth.login(), name="sid")
+    attributes = cookie_attributes(header)
+    assert attributes["samesite"] == "Strict"
+    assert "secure" not in attributes
+
+
+async def test_cookie_name_is_the_host_prefixed_default(auth: AuthActions, user: User) -> None:
+    response = await auth.login()
+    assert set_cookie_headers(response, COOKIE)
+
+
+async def test_rotated_key_still_reads_old_cookies(
+    config: dict[str, object], auth: AuthActions, user: User
+) -> None:
+    await auth.login()
+    old_cookie = jar_cookie(auth.client)
+    from quart_app import create_app
+
+    rotated = create_app({**config, "SECRET_KEY": "the-new-key-for-this-service-0123456789",
+                          "SECRET_KEY_FALLBACKS": [SECRET_KEY]})
+    async with rotated.test_app():
+        assert (await replay(rotated, old_cookie).get("/profile")).status_code == 200
+
+
+async def test_retired_key_no_longer_reads_old_cookies(
+    config: dict[str, object], auth: AuthActions, user: User
+) -> None:
+    await auth.login()
+    old_cookie = jar_cookie(auth.client)
+    from quart_app import create_app
+
+    rotated = create_app({**config, "SECRET_KEY": "the-new-key-for-this-service-0123456789"})
+    async with rotated.test_app():
+        assert (await replay(rotated, old_cookie).get("/profile")).status_code == 302
+
+
+async def test_anonymous_visit_to_profile_sets_no_cookie(client: Client) -> None:
+    assert set_cookie_headers(await client.get("/profile")) == []

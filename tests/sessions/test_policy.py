@@ -1,0 +1,174 @@
+"""Server-enforced lifetimes, tested by moving the clock (time-machine), never by waiting.
+
+Each test logs in at ``START`` and then replays a cookie at a later time: the
+server must accept or refuse it on its own clock, whatever the cookie says.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from quart import Quart
+from quart.sessions import SecureCookieSession
+
+from quart_app.sessions.policy import SessionPolicy, Verdict
+from quart_app.users import User
+
+from ..conftest import AuthActions, cookie_attributes, jar_cookie, replay, set_cookie_headers
+
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
+IDLE = timedelta(minutes=30)
+LIFETIME = timedelta(days=7)
+ABSOLUTE = timedelta(days=30)
+
+
+@pytest.fixture
+def clock(time_machine: time_machine.TimeMachineFixture) -> time_machine.TimeMachineFixture:
+    """A stopped clock at START."""
+    time_machine.move_to(START, tick=False)
+    return time_machine
+
+
+async def login_cookie(auth: AuthActions, *, remember: bool) -> str:
+    """Log in at the current (frozen) time and return the cookie as the browser got it."""
+    await auth.login(remember=remember)
+    cookie = jar_cookie(auth.client)
+    assert cookie is not None
+    return cookie
+
+
+async def profile_status(app: Quart, cookie: str) -> int:
+    """Replay a cookie unchanged against /profile."""
+    return (await replay(app, cookie).get("/profile")).status_code
+
+
+@pytest.mark.parametrize(("elapsed", "status"), [(LIFETIME - SECOND, 200), (LIFETIME + SECOND, 302)])
+async def test_remembered_session_lasts_the_lifetime(
+    app: Quart, auth: AuthActions, user: User, clock: time_machine.TimeMachineFixture,
+    elapsed: timedelta, status: int,
+) -> None:
+    cookie = await login_cookie(auth, remember=True)
+    clock.shift(elapsed)
+    assert await profile_status(app, cookie) == status
+
+
+@pytest.mark.parametrize(("elapsed", "status"), [(IDLE - SECOND, 200), (IDLE + SECOND, 302)])
+async def test_browser_session_ends_after_the_idle_timeout(
+    app: Quart, auth: AuthActions, user: User, clock: time_machine.TimeMachineFixture,
+    elapsed: timedelta, status: int,
+) -> None:
+    cookie = await login_cookie(auth, remember=False)
+    clock.shift(elapsed)
+    assert await profile_status(app, cookie) == status
+
+
+async def test_refused_session_cookie_is_deleted(
+    app: Quart, auth: AuthActions, user: User, clock: time_machine.TimeMachineFixture
+) -> None:
+    cookie = await login_cookie(auth, remember=False)
+    clock.shift(IDLE + SECOND)
+    [header] = set_cookie_headers(await replay(app, cookie).get("/profile"))
+    assert cookie_attributes(header)["max-age"] == "0"
+
+
+async def test_activity_slides_the_idle_timeout(
+    app: Quart, auth: AuthActions, user: User, clock: time_machine.TimeMachineFixture
+) -> None:
+    await login_cookie(auth, remember=False)
+    clock.shift(IDLE - timedelta(minutes=5))
+    assert (await auth.client.get("/profile")).status_code == 200
+    clock.shift(IDLE - timedelta(minutes=5))
+    assert (await auth.client.get("/profile")).status_code == 200
+
+
+async def test_activity_slides_the_remember_me_lifetime_and_the_cookie(
+    app: Quart, auth: AuthActions, user: User, clock: time_machine.TimeMachineFixture
+) -> None:
+    await login_cookie(auth, remember=True)
+    clock.shift(timedelta(days=6))
+    [header] = set_cookie_headers(await auth.client.get("/profile"))
+    expires = datetime.strptime(cookie_attributes(header)["expires"], "%a, %d %b %Y %H:%M:%S GMT")
+    assert expires.replace(tzinfo=UTC) == START + timedelta(days=6) + LIFETIME
+    clock.shift(timedelta(days=6))
+    assert (await auth.client.get("/profile")).status_code == 200
+
+
+async def test_absolute_timeout_ends_even_an_active_session(
+    app: Quart, auth: AuthActions, user: User, clock: time_machine.TimeMachineFixture
+) -> None:
+    await login_cookie(auth, remember=True)
+    for _ in range(4):
+        clock.shift(timedelta(days=6))
+        assert (await auth.client.get("/profile")).status_code == 200
+    latest = jar_cookie(auth.client)
+    assert latest is not None
+    clock.move_to(START + ABSOLUTE - SECOND)
+    assert await profile_status(app, latest) == 200
+    clock.move_to(START + ABSOLUTE + SECOND)
+    assert await profile_status(app, latest) == 302
+
+
+@pytest.mark.config(SESSION_IDLE_TIMEOUT=60 * 5, PERMANENT_SESSION_LIFETIME=3600,
+                    SESSION_ABSOLUTE_TIMEOUT=7200)
+async def test_limits_follow_the_configuration(
+    app: Quart, auth: AuthActions, user: User, clock: time_machine.TimeMachineFixture
+) -> None:
+    short = await login_cookie(auth, remember=False)
+    clock.shift(timedelta(minutes=5) + SECOND)
+    assert await profile_status(app, short) == 302
+
+
+# --- the policy on its own ---------------------------------------------------------------
+
+POLICY = SessionPolicy(idle_timeout=IDLE, absolute_timeout=ABSOLUTE, permanent_lifetime=LIFETIME)
+
+
+def started(*, remember: bool) -> SecureCookieSession:
+    session = SecureCookieSession()
+    POLICY.start(session, 7, "alice", 1, remember=remember)
+    return session
+
+
+def test_empty_session_is_anonymous() -> None:
+    assert POLICY.check(SecureCookieSession()) is Verdict.ANONYMOUS
+
+
+@pytest.mark.parametrize("key", ["iat", "seen", "ver", "name"])
+def test_session_missing_a_field_is_malformed(key: str) -> None:
+    session = started(remember=False)
+    del session[key]
+    assert POLICY.check(session) is Verdict.MALFORMED
+
+
+@pytest.mark.parametrize("value", [None, "soon", [1]])
+def test_session_with_a_bad_timestamp_is_malformed(value: object) -> None:
+    session = started(remember=False)
+    session["seen"] = value
+    assert POLICY.check(session) is Verdict.MALFORMED
+
+
+def test_expiry_is_the_idle_limit_for_a_browser_session(
+    clock: time_machine.TimeMachineFixture,
+) -> None:
+    assert POLICY.expires_at(started(remember=False)) == int((START + IDLE).timestamp())
+
+
+def test_expiry_is_capped_by_the_absolute_limit(clock: time_machine.TimeMachineFixture) -> None:
+    session = started(remember=True)
+    clock.shift(ABSOLUTE - timedelta(days=1))
+    session["seen"] = int((START + ABSOLUTE - timedelta(days=1)).timestamp())
+    assert POLICY.expires_at(session) == int((START + ABSOLUTE).timestamp())
+
+
+def test_touch_writes_activity_at_most_once_a_minute(
+    clock: time_machine.TimeMachineFixture,
+) -> None:
+    session = started(remember=False)
+    session.modified = False
+    clock.shift(timedelta(seconds=59))
+    POLICY.touch(session)
+    assert not session.modified
+    clock.shift(SECOND)
+    POLICY.touch(session)
+    assert session.modified

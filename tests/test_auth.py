@@ -1,0 +1,332 @@
+"""The login → profile → logout flow, registration, and their answers to bad input."""
+
+import logging
+
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol as Client
+
+from quart_app.auth import LOGIN_FAILED
+from quart_app.users import User, UserStore
+
+from .conftest import PASSWORD, AuthActions, csrf_from, jar_cookie, replay
+
+
+async def page(response: object) -> str:
+    """The body of a test response as text."""
+    return await response.get_data(as_text=True)  # type: ignore[attr-defined, no-any-return]
+
+
+# --- index and profile ------------------------------------------------------------------
+
+
+async def test_index_sends_anonymous_visitors_to_login(client: Client) -> None:
+    response = await client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login"
+
+
+async def test_index_sends_logged_in_users_to_profile(auth: AuthActions, user: User) -> None:
+    await auth.login()
+    response = await auth.client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/profile"
+
+
+async def test_profile_redirects_anonymous_visitor_to_login_with_next(
+    client: Client,
+) -> None:
+    response = await client.get("/profile")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/profile"
+
+
+async def test_profile_shows_username_and_session_times(auth: AuthActions, user: User) -> None:
+    await auth.login()
+    response = await auth.client.get("/profile")
+    body = await page(response)
+    assert response.status_code == 200
+    assert '<span class="username">alice</span>' in body
+    assert 'id="logged-in-at"' in body
+    assert 'id="expires-at"' in body
+
+
+async def test_profile_is_not_stored_by_caches(auth: AuthActions, user: User) -> None:
+    await auth.login()
+    response = await auth.client.get("/profile")
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_profile_escapes_the_username(auth: AuthActions, store: UserStore) -> None:
+    # The register form refuses such names; an operator's database might not.
+    await store.create("x", PASSWORD)
+    async with store.engine.begin() as conn:
+        from quart_app.users import users_table
+
+        await conn.execute(users_table.update().values(username="<b>x</b>"))
+    await auth.login("x")
+    body = await page(await auth.client.get("/profile"))
+    assert "<b>x</b>" not in body
+    assert "&lt;b&gt;x&lt;/b&gt;" in body
+
+
+# --- login ------------------------------------------------------------------------------
+
+
+async def test_login_form_has_fields_token_and_next(client: Client) -> None:
+    body = await page(await client.get("/login?next=/profile"))
+    for field in ('name="username"', 'name="password"', 'name="remember"', 'name="csrf_token"'):
+        assert field in body
+    assert 'name="next" value="/profile"' in body
+
+
+async def test_login_success_redirects_to_profile_with_303(auth: AuthActions, user: User) -> None:
+    response = await auth.login()
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/profile"
+
+
+async def test_login_is_case_insensitive_for_usernames(auth: AuthActions, user: User) -> None:
+    response = await auth.login("ALICE")
+    assert response.status_code == 303
+
+
+async def test_login_follows_a_safe_next(auth: AuthActions, user: User) -> None:
+    response = await auth.login(next="/profile?tab=sessions")
+    assert response.headers["Location"] == "/profile?tab=sessions"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example",
+        "https://evil.example/",
+        "http:evil.example",
+        "\\\\evil.example",
+        "/\\evil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "/" + "a" * 3000,
+    ],
+)
+async def test_login_ignores_a_malicious_next(auth: AuthActions, user: User, target: str) -> None:
+    response = await auth.login(next=target)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/profile"
+
+
+async def test_logged_in_user_skips_the_login_form(auth: AuthActions, user: User) -> None:
+    await auth.login()
+    response = await auth.client.get("/login")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/profile"
+
+
+async def test_wrong_password_gets_401_and_generic_message(auth: AuthActions, user: User) -> None:
+    response = await auth.login(password="wrong password!")
+    body = await page(response)
+    assert response.status_code == 401
+    assert LOGIN_FAILED in body
+    assert 'value="alice"' in body
+
+
+async def test_unknown_user_and_wrong_password_look_the_same(
+    auth: AuthActions, user: User
+) -> None:
+    wrong = await auth.login(password="wrong password!")
+    unknown = await auth.login("nobody", password="wrong password!")
+    assert wrong.status_code == unknown.status_code == 401
+    wrong_body = (await page(wrong)).replace(csrf_from(await page(wrong)), "T")
+    unknown_body = (await page(unknown)).replace(csrf_from(await page(unknown)), "T")
+    assert wrong_body.replace('value="alice"', "") == unknown_body.replace('value="nobody"', "")
+
+
+async def test_unknown_user_costs_one_password_verification(
+    auth: AuthActions, store: UserStore, user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verified: list[str] = []
+    original = store.hasher.verify
+
+    async def counting_verify(password_hash: str, password: str) -> bool:
+        verified.append(password_hash)
+        return await original(password_hash, password)
+
+    monkeypatch.setattr(store.hasher, "verify", counting_verify)
+    await auth.login("nobody", password="wrong password!")
+    await auth.login("alice", password="wrong password!")
+    assert len(verified) == 2
+    assert all(h.startswith("$argon2id$") for h in verified)
+
+
+async def test_failed_login_is_logged_without_the_password(
+    auth: AuthActions, user: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="quart_app"):
+        await auth.login(password="wrong password!")
+    assert "login failed for 'alice'" in caplog.text
+    assert "wrong password!" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("form", "status"),
+    [
+        ({}, 400),
+        ({"username": "alice"}, 400),
+        ({"password": PASSWORD}, 400),
+        ({"username": "", "password": PASSWORD}, 400),
+        ({"username": "alice", "password": ""}, 400),
+        ({"username": "a" * 65, "password": PASSWORD}, 400),
+        ({"username": "alice", "password": "p" * 129}, 400),
+        ({"username": "alice\x00", "password": PASSWORD}, 401),
+        ({"username": "ålice", "password": PASSWORD}, 401),
+        ({"username": "alice", "password": "\x00" * 20}, 401),
+        ({"username": "alice", "password": "🐎" * 20}, 401),
+    ],
+)
+async def test_bad_login_forms_get_a_4xx_page(
+    auth: AuthActions, user: User, form: dict[str, str], status: int
+) -> None:
+    response = await auth.client.post("/login", form={**form, "csrf_token": await auth.token()})
+    assert response.status_code == status
+    assert '<p class="error" role="alert"' in await page(response)
+
+
+async def test_login_refuses_a_json_body(auth: AuthActions, user: User) -> None:
+    await auth.token()
+    response = await auth.client.post("/login", json={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 415
+
+
+# --- logout -----------------------------------------------------------------------------
+
+
+async def test_logout_redirects_to_the_logout_page(auth: AuthActions, user: User) -> None:
+    await auth.login()
+    response = await auth.logout()
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/logout"
+
+
+async def test_logout_page_says_logged_out(auth: AuthActions, user: User) -> None:
+    await auth.login()
+    await auth.logout()
+    body = await page(await auth.client.get("/logout"))
+    assert "You are logged out" in body
+    assert 'action="/logout"' not in body
+
+
+async def test_logout_page_offers_a_button_while_logged_in(auth: AuthActions, user: User) -> None:
+    await auth.login()
+    body = await page(await auth.client.get("/logout"))
+    assert "You are still logged in" in body
+    assert '<form method="post" action="/logout">' in body
+
+
+async def test_logout_needs_a_post(auth: AuthActions, user: User) -> None:
+    await auth.login()
+    await auth.client.get("/logout")
+    assert (await auth.client.get("/profile")).status_code == 200
+
+
+async def test_after_logout_the_profile_sends_you_to_login(auth: AuthActions, user: User) -> None:
+    await auth.login()
+    await auth.logout()
+    response = await auth.client.get("/profile")
+    assert response.status_code == 302
+
+
+# --- register ---------------------------------------------------------------------------
+
+
+async def test_register_creates_an_account_that_can_log_in(auth: AuthActions) -> None:
+    response = await auth.register("bob")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/login"
+    assert "Account created" in await page(await auth.client.get("/login"))
+    assert (await auth.login("bob")).status_code == 303
+
+
+async def test_register_accepts_a_unicode_passphrase(auth: AuthActions) -> None:
+    assert (await auth.register("bob", "correct 🐎 battery staple")).status_code == 303
+    assert (await auth.login("bob", "correct 🐎 battery staple")).status_code == 303
+
+
+async def test_register_refuses_a_taken_name_with_409(auth: AuthActions, user: User) -> None:
+    response = await auth.register("Alice")
+    assert response.status_code == 409
+    assert "That username is taken" in await page(response)
+
+
+@pytest.mark.parametrize(
+    ("username", "message"),
+    [
+        ("", "Username must be"),
+        ("a" * 65, "Username must be"),
+        ("bob smith", "Username must be"),
+        ("bøb", "Username must be"),
+        ("bob\x00", "Username must be"),
+        ("<script>", "Username must be"),
+    ],
+)
+async def test_register_refuses_bad_usernames(
+    auth: AuthActions, username: str, message: str
+) -> None:
+    response = await auth.register(username)
+    assert response.status_code == 400
+    assert message in await page(response)
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("", "at least 12"),
+        ("elevenchars", "at least 12"),
+        ("p" * 129, "at most 128"),
+        ("twelve chars\x07ok", "control characters"),
+        ("line one\nline two", "control characters"),
+    ],
+)
+async def test_register_refuses_bad_passwords(
+    auth: AuthActions, password: str, message: str
+) -> None:
+    response = await auth.register("bob", password)
+    assert response.status_code == 400
+    assert message in await page(response)
+
+
+async def test_register_refuses_a_mismatched_confirmation(auth: AuthActions) -> None:
+    response = await auth.register("bob", PASSWORD, confirm=PASSWORD + "x")
+    assert response.status_code == 400
+    assert "do not match" in await page(response)
+
+
+async def test_register_keeps_the_typed_username_on_error(auth: AuthActions) -> None:
+    response = await auth.register("bob", "short")
+    assert 'value="bob"' in await page(response)
+
+
+@pytest.mark.config(REGISTRATION_ENABLED=False)
+async def test_register_is_404_when_disabled(client: Client) -> None:
+    assert (await client.get("/register")).status_code == 404
+    assert 'href="/register"' not in await page(await client.get("/login"))
+
+
+# --- users that change under a live session --------------------------------------------
+
+
+async def test_deleted_user_is_logged_out(auth: AuthActions, store: UserStore, user: User) -> None:
+    await auth.login()
+    await store.delete("alice")
+    assert (await auth.client.get("/profile")).status_code == 302
+
+
+async def test_password_change_invalidates_old_cookie(
+    app: Quart, auth: AuthActions, store: UserStore, user: User
+) -> None:
+    await auth.login()
+    old_cookie = jar_cookie(auth.client)
+    await store.set_password("alice", "a brand new passphrase")
+    response = await replay(app, old_cookie).get("/profile")
+    assert response.status_code == 302
