@@ -3,17 +3,26 @@
 import logging
 
 from quart import Quart, ResponseReturnValue, render_template
-from werkzeug.exceptions import HTTPException, InternalServerError
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
 
 def init_app(app: Quart) -> None:
-    """Render HTTP errors, and unexpected exceptions as a 500, with ``error.html``."""
+    """Render HTTP errors, a database outage as 503 and anything else as 500."""
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> ResponseReturnValue:
         return await render_template("error.html", error=error), error.code or 500
+
+    @app.errorhandler(DBAPIError)
+    async def database_down(error: DBAPIError) -> ResponseReturnValue:
+        log.error("database unavailable: %s", type(error.orig).__name__)
+        unavailable = ServiceUnavailable(
+            "The account database is not answering. Please try again in a moment."
+        )
+        return await render_template("error.html", error=unavailable), 503
 
     @app.errorhandler(InternalServerError)
     async def internal_error(error: InternalServerError) -> ResponseReturnValue:

@@ -38,8 +38,8 @@ class PasswordHasher:
     queueing more hashes than the machine can compute at once.
     """
 
-    def __init__(self, concurrency: int | None = None) -> None:
-        self._argon2 = Argon2Hasher()
+    def __init__(self, concurrency: int | None = None, argon2: Argon2Hasher | None = None) -> None:
+        self._argon2 = argon2 or Argon2Hasher()
         self._slots = asyncio.Semaphore(concurrency or os.cpu_count() or 1)
         self._dummy_hash: str | None = None
 

@@ -1,0 +1,147 @@
+"""Start-up: where settings come from, and refusal of bad values with one clear line."""
+
+import os
+import stat
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from quart_app import create_app
+from quart_app.config import ConfigError
+
+from .conftest import SECRET_KEY
+
+
+def test_defaults_are_the_secure_ones(config: dict[str, Any]) -> None:
+    app = create_app(config)
+    assert app.config["SESSION_COOKIE_NAME"] == "__Host-session"
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert app.config["PERMANENT_SESSION_LIFETIME"] == timedelta(days=7)
+    assert app.config["SESSION_IDLE_TIMEOUT"] == timedelta(minutes=30)
+    assert app.config["SESSION_ABSOLUTE_TIMEOUT"] == timedelta(days=30)
+
+
+def test_environment_overrides_defaults(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUART_SESSION_IDLE_TIMEOUT", "600")
+    monkeypatch.setenv("QUART_REGISTRATION_ENABLED", "false")
+    app = create_app(config)
+    assert app.config["SESSION_IDLE_TIMEOUT"] == timedelta(minutes=10)
+    assert app.config["REGISTRATION_ENABLED"] is False
+
+
+def test_instance_config_file_is_read(
+    config: dict[str, Any], tmp_path: Path
+) -> None:
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "config.py").write_text("TRUSTED_HOSTS = ['login.example.com']\n")
+    app = create_app(config)
+    assert app.config["TRUSTED_HOSTS"] == ["login.example.com"]
+
+
+def test_sqlite_url_gets_the_async_driver(config: dict[str, Any]) -> None:
+    app = create_app({**config, "DATABASE_URL": "sqlite:///users.db"})
+    assert app.config["DATABASE_URL"] == "sqlite+aiosqlite:///users.db"
+
+
+def test_default_database_lives_in_the_instance_folder(tmp_path: Path) -> None:
+    app = create_app({"SECRET_KEY": SECRET_KEY})
+    assert app.config["DATABASE_URL"] == f"sqlite+aiosqlite:///{tmp_path / 'instance' / 'users.db'}"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("SECRET_KEY", "short", "at least 32"),
+        ("SECRET_KEY", 12345, "must be a string"),
+        ("SECRET_KEY_FALLBACKS", ["short"], "at least 32"),
+        ("SECRET_KEY_FALLBACKS", 7, "list of keys"),
+        ("SESSION_BACKEND", "memcached", "must be one of"),
+        ("PERMANENT_SESSION_LIFETIME", 0, "positive"),
+        ("SESSION_IDLE_TIMEOUT", -5, "positive"),
+        ("SESSION_ABSOLUTE_TIMEOUT", "a month", "number of seconds"),
+        ("REGISTRATION_ENABLED", "yes", "true or false"),
+        ("SESSION_COOKIE_SECURE", 1, "true or false"),
+        ("SESSION_COOKIE_SAMESITE", "lax", "Lax, Strict or None"),
+        ("SESSION_COOKIE_NAME", "", "non-empty"),
+        ("TRUSTED_HOSTS", [], "at least one"),
+        ("TRUSTED_HOSTS", 42, "list of host names"),
+        ("PROXY_FIX_HOPS", -1, ">= 0"),
+        ("PROXY_FIX_HOPS", True, ">= 0"),
+        ("DATABASE_URL", "not a url", "not a database URL"),
+        ("DATABASE_URL", "mysql://db/users", "sqlite or postgresql"),
+        ("DATABASE_URL", "sqlite+pysqlite:///x.db", "driver must be"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_key(
+    config: dict[str, Any], key: str, value: object, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as refused:
+        create_app({**config, key: value})
+    assert refused.value.key.startswith(key)
+    assert str(refused.value).startswith(f"{key}")
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        {"SESSION_COOKIE_SECURE": False},
+        {"SESSION_COOKIE_PATH": "/app"},
+        {"SESSION_COOKIE_DOMAIN": "example.com"},
+        {"SESSION_COOKIE_NAME": "sid", "SESSION_COOKIE_SECURE": False,
+         "SESSION_COOKIE_SAMESITE": "None"},
+    ],
+)
+def test_cookie_settings_that_browsers_would_reject_are_refused(
+    config: dict[str, Any], cookie: dict[str, object]
+) -> None:
+    with pytest.raises(ConfigError):
+        create_app({**config, **cookie})
+
+
+def test_short_key_from_the_environment_is_refused(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    del config["SECRET_KEY"]
+    monkeypatch.setenv("QUART_SECRET_KEY", "too-short")
+    with pytest.raises(ConfigError, match="SECRET_KEY: is 9 bytes"):
+        create_app(config)
+
+
+def test_missing_key_is_generated_once_privately(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = create_app({"DATABASE_URL": "sqlite://"})
+    second = create_app({"DATABASE_URL": "sqlite://"})
+    key_file = tmp_path / "instance" / "secret_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
+    assert len(first.config["SECRET_KEY"]) >= 32
+    assert caplog.text.count("SECRET_KEY is not set") == 1
+
+
+def test_generated_key_leaves_no_temporary_files(tmp_path: Path) -> None:
+    create_app({"DATABASE_URL": "sqlite://"})
+    assert sorted(p.name for p in (tmp_path / "instance").iterdir()) == ["secret_key"]
+
+
+def test_asgi_entry_point_exits_with_one_line_on_bad_config(tmp_path: Path) -> None:
+    env = {**os.environ, "QUART_SECRET_KEY": "short", "QUART_INSTANCE_PATH": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", "import quart_app.asgi"], env=env, capture_output=True,
+        text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "quart_app: configuration error: SECRET_KEY: is 5 bytes; at least 32 are required "
+        '(python3 -c "import secrets; print(secrets.token_urlsafe(32))")'
+    ]

@@ -1,0 +1,80 @@
+"""Every unsafe request needs the session's token and must not come from another site."""
+
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol as Client
+
+from quart_app.users import User
+
+from .conftest import PASSWORD, AuthActions
+
+
+@pytest.mark.parametrize("path", ["/login", "/logout", "/register"])
+@pytest.mark.parametrize("token", [None, "", "wrong", "x" * 500, "é"])
+async def test_missing_or_wrong_token_is_403(
+    auth: AuthActions, user: User, path: str, token: str | None
+) -> None:
+    await auth.token()
+    form = {"username": "alice", "password": PASSWORD}
+    if token is not None:
+        form["csrf_token"] = token
+    response = await auth.client.post(path, form=form)
+    assert response.status_code == 403
+    assert "not sent by this site" in await response.get_data(as_text=True)
+
+
+async def test_token_without_a_session_is_403(client: Client, user: User) -> None:
+    form = {"username": "alice", "password": PASSWORD, "csrf_token": "anything"}
+    assert (await client.post("/login", form=form)).status_code == 403
+
+
+async def test_token_from_another_session_is_403(
+    app: Quart, auth: AuthActions, user: User
+) -> None:
+    foreign_token = await AuthActions(app.test_client()).token()
+    await auth.token()
+    form = {"username": "alice", "password": PASSWORD, "csrf_token": foreign_token}
+    assert (await auth.client.post("/login", form=form)).status_code == 403
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+async def test_cross_site_fetch_is_refused_even_with_a_token(
+    auth: AuthActions, user: User, site: str
+) -> None:
+    form = {"username": "alice", "password": PASSWORD, "csrf_token": await auth.token()}
+    response = await auth.client.post("/login", form=form, headers={"Sec-Fetch-Site": site})
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://localhost:1234"])
+async def test_foreign_origin_is_refused_even_with_a_token(
+    auth: AuthActions, user: User, origin: str
+) -> None:
+    form = {"username": "alice", "password": PASSWORD, "csrf_token": await auth.token()}
+    response = await auth.client.post("/login", form=form, headers={"Origin": origin})
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "headers", [{"Sec-Fetch-Site": "same-origin"}, {"Origin": "http://localhost"}, {}]
+)
+async def test_same_origin_with_token_is_accepted(
+    auth: AuthActions, user: User, headers: dict[str, str]
+) -> None:
+    form = {"username": "alice", "password": PASSWORD, "csrf_token": await auth.token()}
+    response = await auth.client.post("/login", form=form, headers=headers)
+    assert response.status_code == 303
+
+
+async def test_cross_site_logout_does_not_log_out(auth: AuthActions, user: User) -> None:
+    await auth.login()
+    token = await auth.token("/profile")
+    await auth.client.post("/logout", form={"csrf_token": token},
+                           headers={"Sec-Fetch-Site": "cross-site"})
+    assert (await auth.client.get("/profile")).status_code == 200
+
+
+async def test_token_changes_at_login(auth: AuthActions, user: User) -> None:
+    before = await auth.token()
+    await auth.login()
+    assert await auth.token("/profile") != before

@@ -1,0 +1,82 @@
+"""Health checks and database outages: 503 with a log line, then recovery by itself."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol as Client
+
+from quart_app.users import User, UserStore
+
+from .conftest import AuthActions
+
+
+@pytest.fixture
+def config(config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """Keep the database in its own folder, so a test can take it away."""
+    (tmp_path / "db").mkdir()
+    return {**config, "DATABASE_URL": f"sqlite:///{tmp_path / 'db' / 'users.db'}"}
+
+
+@pytest.fixture
+async def database_outage(store: UserStore, tmp_path: Path) -> Any:
+    """Close pooled connections and move the database away; put it back afterwards."""
+
+    class Outage:
+        async def start(self) -> None:
+            await store.close()
+            (tmp_path / "db").rename(tmp_path / "db-away")
+
+        def end(self) -> None:
+            (tmp_path / "db-away").rename(tmp_path / "db")
+
+    return Outage()
+
+
+async def test_healthy(client: Client) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert await response.get_json() == {
+        "status": "ok", "checks": {"app": "ok", "database": "ok", "sessions": "ok"}}
+
+
+async def test_database_down_is_503_naming_it(client: Client, database_outage: Any) -> None:
+    await database_outage.start()
+    response = await client.get("/healthz")
+    assert response.status_code == 503
+    body = await response.get_json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"] == "down"
+
+
+async def test_health_recovers_when_the_database_returns(
+    client: Client, database_outage: Any
+) -> None:
+    await database_outage.start()
+    assert (await client.get("/healthz")).status_code == 503
+    database_outage.end()
+    assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_pages_get_a_503_page_and_a_log_line_during_an_outage(
+    app: Quart, auth: AuthActions, user: User, database_outage: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await auth.login()
+    await database_outage.start()
+    response = await auth.client.get("/profile")
+    assert response.status_code == 503
+    assert "not answering" in await response.get_data(as_text=True)
+    assert "database unavailable" in caplog.text
+    database_outage.end()
+    assert (await auth.client.get("/profile")).status_code == 200
+
+
+async def test_login_during_an_outage_is_503_not_500(
+    auth: AuthActions, user: User, database_outage: Any
+) -> None:
+    token = await auth.token()
+    await database_outage.start()
+    form = {"username": "alice", "password": "correct horse battery", "csrf_token": token}
+    assert (await auth.client.post("/login", form=form)).status_code == 503

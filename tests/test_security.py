@@ -1,0 +1,91 @@
+"""Host check, security headers and the local-redirect rule."""
+
+import pytest
+from quart.typing import TestClientProtocol as Client
+
+from quart_app.security import SECURITY_HEADERS, TrustedHosts, safe_next
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:8000", "127.0.0.1:8000", "[::1]:8000"])
+async def test_trusted_hosts_are_served(client: Client, host: str) -> None:
+    response = await client.get("/login", headers={"Host": host})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example", "localhost.evil.example", "localhost:99999", "local host", "", "a@b"]
+)
+async def test_unknown_hosts_get_400(client: Client, host: str) -> None:
+    response = await client.get("/login", headers={"Host": host})
+    assert response.status_code == 400
+    assert "not served here" in await response.get_data(as_text=True)
+
+
+async def test_health_check_answers_any_host(client: Client) -> None:
+    response = await client.get("/healthz", headers={"Host": "10.0.0.7:8000"})
+    assert response.status_code == 200
+
+
+@pytest.mark.config(TRUSTED_HOSTS=[".example.com"])
+async def test_dot_prefixed_host_allows_subdomains(client: Client) -> None:
+    assert (await client.get("/login", headers={"Host": "id.example.com"})).status_code == 200
+    assert (await client.get("/login", headers={"Host": "badexample.com"})).status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/login", "/profile", "/nope", "/static/style.css"])
+async def test_every_response_has_security_headers(client: Client, path: str) -> None:
+    response = await client.get(path)
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+async def test_hsts_only_over_https(client: Client) -> None:
+    plain = await client.get("/login")
+    secure = await client.get("/login", scheme="https")
+    assert "Strict-Transport-Security" not in plain.headers
+    assert secure.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+async def test_pages_are_not_cached_but_static_files_may_be(client: Client) -> None:
+    assert (await client.get("/login")).headers["Cache-Control"] == "no-store"
+    assert (await client.get("/static/style.css")).headers.get("Cache-Control") != "no-store"
+
+
+async def test_unknown_page_is_a_404_in_the_layout(client: Client) -> None:
+    response = await client.get("/nope")
+    assert response.status_code == 404
+    assert "<h1>Not Found</h1>" in await response.get_data(as_text=True)
+
+
+@pytest.mark.config(PROXY_FIX_HOPS=1)
+async def test_proxy_fix_trusts_the_forwarded_scheme(client: Client) -> None:
+    response = await client.get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" in response.headers
+
+
+async def test_forwarded_headers_are_ignored_without_proxy_fix(client: Client) -> None:
+    response = await client.get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in response.headers
+
+
+@pytest.mark.parametrize("target", ["/", "/profile", "/profile?x=1&y=2", "/a/b#frag", "/%2F%2Fx"])
+def test_local_paths_are_safe(target: str) -> None:
+    assert safe_next(target) == target
+
+
+@pytest.mark.parametrize(
+    "target",
+    [None, 5, "", "profile", "//evil.example", "///evil.example", "/\\evil.example",
+     "\\/evil.example", "https://evil.example", "http:/evil", "/\x00", "/\r\nSet-Cookie: x=1",
+     "/\t/evil", "javascript:alert(1)", "/" + "x" * 2048],
+)
+def test_everything_else_is_not(target: object) -> None:
+    assert safe_next(target) is None
+
+
+def test_trusted_hosts_ignore_case_and_port() -> None:
+    hosts = TrustedHosts(["login.example.com", "::1"])
+    assert hosts.allows("LOGIN.example.com:443")
+    assert hosts.allows("[::1]")
+    assert not hosts.allows("login.example.com.evil")

@@ -1,0 +1,73 @@
+"""The user store: accounts, logins, session versions, rehashing."""
+
+import pytest
+from argon2 import PasswordHasher as Argon2
+
+from quart_app.users import UsernameTakenError, UserStore, username_problem, users_table
+
+from .conftest import PASSWORD
+
+
+async def test_create_then_find_case_insensitively(store: UserStore) -> None:
+    created = await store.create("Alice", PASSWORD)
+    found = await store.find("aLiCe")
+    assert found == created
+    assert found is not None and found.username == "Alice"
+
+
+async def test_names_are_unique_regardless_of_case(store: UserStore) -> None:
+    await store.create("alice", PASSWORD)
+    with pytest.raises(UsernameTakenError):
+        await store.create("ALICE", PASSWORD)
+
+
+async def test_password_is_stored_hashed(store: UserStore) -> None:
+    await store.create("alice", PASSWORD)
+    async with store.engine.connect() as conn:
+        stored = (await conn.execute(users_table.select())).one().password_hash
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+async def test_authenticate_accepts_only_the_right_password(store: UserStore) -> None:
+    user = await store.create("alice", PASSWORD)
+    assert await store.authenticate("alice", PASSWORD) == user
+    assert await store.authenticate("alice", PASSWORD + "!") is None
+    assert await store.authenticate("bob", PASSWORD) is None
+
+
+async def test_set_password_bumps_the_session_version(store: UserStore) -> None:
+    user = await store.create("alice", PASSWORD)
+    changed = await store.set_password("alice", "another long passphrase")
+    assert changed is not None and changed.session_version == user.session_version + 1
+    assert await store.authenticate("alice", "another long passphrase") == changed
+    assert await store.authenticate("alice", PASSWORD) is None
+
+
+async def test_login_rehashes_weaker_hashes(store: UserStore) -> None:
+    await store.create("alice", PASSWORD)
+    weak = Argon2(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
+    async with store.engine.begin() as conn:
+        await conn.execute(users_table.update().values(password_hash=weak))
+    assert await store.authenticate("alice", PASSWORD) is not None
+    async with store.engine.connect() as conn:
+        stored = (await conn.execute(users_table.select())).one().password_hash
+    assert stored != weak and not store.hasher.needs_rehash(stored)
+
+
+async def test_delete_and_list(store: UserStore) -> None:
+    await store.create("bob", PASSWORD)
+    await store.create("alice", PASSWORD)
+    assert [u.username for u in await store.list_users()] == ["alice", "bob"]
+    assert await store.delete("BOB")
+    assert not await store.delete("bob")
+    assert [u.username for u in await store.list_users()] == ["alice"]
+
+
+@pytest.mark.parametrize("name", ["a", "alice", "a.b-c_d", "A" * 64, "0"])
+def test_good_usernames(name: str) -> None:
+    assert username_problem(name) is None
+
+
+@pytest.mark.parametrize("name", ["", "a" * 65, "a b", "ä", "a/b", "a\n", "<x>"])
+def test_bad_usernames(name: str) -> None:
+    assert username_problem(name) is not None
