@@ -39,7 +39,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
         if key.startswith("QUART_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("QUART_INSTANCE_PATH", str(tmp_path / "instance"))
-    yield
+    return
 
 
 @pytest.fixture
@@ -104,7 +104,8 @@ def cookie_attributes(header: str) -> dict[str, str]:
 
 def jar_cookie(client: Client) -> str | None:
     """The session cookie the client would send now."""
-    assert isinstance(client, QuartClient) and client.cookie_jar is not None
+    assert isinstance(client, QuartClient)
+    assert client.cookie_jar is not None
     return next((c.value for c in client.cookie_jar if c.name == COOKIE), None)
 
 

@@ -12,7 +12,8 @@ async def test_create_then_find_case_insensitively(store: UserStore) -> None:
     created = await store.create("Alice", PASSWORD)
     found = await store.find("aLiCe")
     assert found == created
-    assert found is not None and found.username == "Alice"
+    assert found is not None
+    assert found.username == "Alice"
 
 
 async def test_names_are_unique_regardless_of_case(store: UserStore) -> None:
@@ -25,7 +26,8 @@ async def test_password_is_stored_hashed(store: UserStore) -> None:
     await store.create("alice", PASSWORD)
     async with store.engine.connect() as conn:
         stored = (await conn.execute(users_table.select())).one().password_hash
-    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    assert stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
 
 
 async def test_authenticate_accepts_only_the_right_password(store: UserStore) -> None:
@@ -38,7 +40,8 @@ async def test_authenticate_accepts_only_the_right_password(store: UserStore) ->
 async def test_set_password_bumps_the_session_version(store: UserStore) -> None:
     user = await store.create("alice", PASSWORD)
     changed = await store.set_password("alice", "another long passphrase")
-    assert changed is not None and changed.session_version == user.session_version + 1
+    assert changed is not None
+    assert changed.session_version == user.session_version + 1
     assert await store.authenticate("alice", "another long passphrase") == changed
     assert await store.authenticate("alice", PASSWORD) is None
 
@@ -51,7 +54,8 @@ async def test_login_rehashes_weaker_hashes(store: UserStore) -> None:
     assert await store.authenticate("alice", PASSWORD) is not None
     async with store.engine.connect() as conn:
         stored = (await conn.execute(users_table.select())).one().password_hash
-    assert stored != weak and not store.hasher.needs_rehash(stored)
+    assert stored != weak
+    assert not store.hasher.needs_rehash(stored)
 
 
 async def test_delete_and_list(store: UserStore) -> None:

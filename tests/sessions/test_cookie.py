@@ -113,7 +113,8 @@ async def test_login_discards_the_pre_login_session(
     await auth.client.post("/login", form={
         "username": "alice", "password": "correct horse battery", "csrf_token": "known-token"})
     after = jar_cookie(auth.client)
-    assert after is not None and after != before
+    assert after is not None
+    assert after != before
     data = decode(app, after)
     assert "planted" not in data
     assert data["csrf"] != "known-token"

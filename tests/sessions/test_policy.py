@@ -43,7 +43,9 @@ async def profile_status(app: Quart, cookie: str) -> int:
     return (await replay(app, cookie).get("/profile")).status_code
 
 
-@pytest.mark.parametrize(("elapsed", "status"), [(LIFETIME - SECOND, 200), (LIFETIME + SECOND, 302)])
+@pytest.mark.parametrize(
+    ("elapsed", "status"), [(LIFETIME - SECOND, 200), (LIFETIME + SECOND, 302)]
+)
 async def test_remembered_session_lasts_the_lifetime(
     app: Quart, auth: AuthActions, user: User, clock: time_machine.TimeMachineFixture,
     elapsed: timedelta, status: int,
