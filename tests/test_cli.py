@@ -1,0 +1,111 @@
+"""The operator's ``quart users …`` and ``quart db init`` commands."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from quart.cli import QuartGroup
+
+from quart_app import create_app
+
+from .conftest import PASSWORD
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def quart_cli(config: dict[str, Any]) -> Any:
+    """Invoke ``quart …`` in-process against an app built from the test config."""
+    group = QuartGroup(create_app=lambda: create_app(config))
+    runner = CliRunner()
+
+    def invoke(*args: str, stdin: str | None = None) -> Result:
+        return runner.invoke(group, list(args), input=stdin, catch_exceptions=False)
+
+    return invoke
+
+
+def test_create_from_stdin_then_list(quart_cli: Any) -> None:
+    created = quart_cli("users", "create", "alice", "--password-stdin", stdin=PASSWORD + "\n")
+    assert created.exit_code == 0
+    assert "created user alice" in created.output
+    listed = quart_cli("users", "list")
+    assert listed.output.splitlines() == ["1\talice\t1"]
+
+
+def test_create_from_an_interactive_prompt(quart_cli: Any) -> None:
+    result = quart_cli("users", "create", "alice", stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0
+    assert PASSWORD not in result.output
+
+
+def test_create_refuses_a_taken_name(quart_cli: Any) -> None:
+    quart_cli("users", "create", "alice", "--password-stdin", stdin=PASSWORD)
+    result = quart_cli("users", "create", "ALICE", "--password-stdin", stdin=PASSWORD)
+    assert result.exit_code == 1
+    assert "already exists" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "password", "message"),
+    [("bad name", PASSWORD, "Username must be"), ("alice", "short", "at least 12")],
+)
+def test_create_refuses_bad_input(quart_cli: Any, name: str, password: str, message: str) -> None:
+    result = quart_cli("users", "create", name, "--password-stdin", stdin=password)
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+def test_delete(quart_cli: Any) -> None:
+    quart_cli("users", "create", "alice", "--password-stdin", stdin=PASSWORD)
+    assert quart_cli("users", "delete", "alice").exit_code == 0
+    assert quart_cli("users", "list").output == ""
+
+
+def test_delete_unknown_user_fails(quart_cli: Any) -> None:
+    result = quart_cli("users", "delete", "nobody")
+    assert result.exit_code == 1
+    assert "no user 'nobody'" in result.output
+
+
+def test_set_password_bumps_the_session_version(quart_cli: Any) -> None:
+    quart_cli("users", "create", "alice", "--password-stdin", stdin=PASSWORD)
+    result = quart_cli("users", "set-password", "alice", "--password-stdin",
+                       stdin="a different passphrase")
+    assert result.exit_code == 0
+    assert quart_cli("users", "list").output.splitlines() == ["1\talice\t2"]
+
+
+def test_set_password_for_unknown_user_fails(quart_cli: Any) -> None:
+    result = quart_cli("users", "set-password", "nobody", "--password-stdin", stdin=PASSWORD)
+    assert result.exit_code == 1
+
+
+def test_db_init_creates_the_database(quart_cli: Any, tmp_path: Path) -> None:
+    result = quart_cli("db", "init")
+    assert result.exit_code == 0
+    assert (tmp_path / "users.db").exists()
+
+
+def test_the_installed_quart_command_finds_the_app(tmp_path: Path) -> None:
+    env = {**os.environ, "QUART_INSTANCE_PATH": str(tmp_path / "instance")}
+    quart = Path(sys.executable).parent / "quart"
+    command = [str(quart), "--app", "quart_app", "users", "create", "alice", "--password-stdin"]
+    created = subprocess.run(command, input=PASSWORD, env=env, cwd=ROOT, capture_output=True,
+                             text=True, timeout=60, check=False)
+    assert created.returncode == 0, created.stderr
+    assert (tmp_path / "instance" / "users.db").exists()
+
+
+def test_db_init_refuses_bad_config_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "QUART_INSTANCE_PATH": str(tmp_path), "QUART_SECRET_KEY": "short"}
+    quart = Path(sys.executable).parent / "quart"
+    result = subprocess.run([str(quart), "--app", "quart_app.asgi", "db", "init"], env=env,
+                            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("quart_app: configuration error: SECRET_KEY: is 5 bytes")

@@ -1,0 +1,152 @@
+"""The whole flow through a real Hypercorn (``hypercorn.toml``, two workers) over real sockets.
+
+httpx's cookie jar, like curl's, will not send a ``Secure`` cookie over plain
+http, so ``Visitor`` carries the session cookie by hand, as a browser on
+http://127.0.0.1 does.
+"""
+
+import asyncio
+import stat
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Final
+
+import httpx
+import pytest
+
+from .conftest import COOKIE, PASSWORD, cookie_attributes, csrf_from
+from .live_server import ROOT, LiveServer, live_server
+
+pytestmark = pytest.mark.server
+
+BATCH: Final = 20
+MAX_BATCHES: Final = 10
+
+
+class Visitor:
+    """One browser: keeps the session cookie and answers forms with their CSRF token."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.server = server
+        self.cookie: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"Cookie": f"{COOKIE}={self.cookie}"} if self.cookie else {}
+
+    async def request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.server.url) as http:
+            response = await http.request(
+                method, path, headers=self.headers(), **kwargs  # type: ignore[arg-type]
+            )
+        for header in response.headers.get_list("set-cookie"):
+            if header.startswith(f"{COOKIE}="):
+                value = cookie_attributes(header)["value"]
+                self.cookie = value or None
+        return response
+
+    async def submit(
+        self, path: str, form: dict[str, str], page: str | None = None
+    ) -> httpx.Response:
+        token = csrf_from((await self.request("GET", page or path)).text)
+        return await self.request("POST", path, data={**form, "csrf_token": token})
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    """The app with no SECRET_KEY set: the workers must share the generated one."""
+    async with live_server(tmp_path / "instance") as running:
+        yield running
+
+
+async def fresh_connections(server: LiveServer, cookie: str | None, path: str) -> list[int]:
+    """Request ``path`` BATCH times at once, each over its own new connection."""
+
+    async def one() -> int:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            headers = {"Cookie": f"{COOKIE}={cookie}"} if cookie else {}
+            return (await http.get(path, headers=headers)).status_code
+
+    return list(await asyncio.gather(*(one() for _ in range(BATCH))))
+
+
+async def statuses_from_both_workers(
+    server: LiveServer, cookie: str | None, path: str
+) -> set[int]:
+    """Load ``path`` until both workers have answered (bounded); return the statuses seen."""
+    statuses: set[int] = set()
+    for _ in range(MAX_BATCHES):
+        statuses.update(await fresh_connections(server, cookie, path))
+        if len({pid for _, pid in server.access_log(path)}) >= 2:
+            return statuses
+    raise AssertionError(f"only one worker answered {MAX_BATCHES * BATCH} requests to {path}")
+
+
+async def test_full_flow_across_both_workers(server: LiveServer) -> None:
+    alice = Visitor(server)
+    registered = await alice.submit("/register", {"username": "alice", "password": PASSWORD,
+                                                  "confirm": PASSWORD})
+    assert registered.status_code == 303
+    logged_in = await alice.submit("/login", {"username": "alice", "password": PASSWORD,
+                                              "remember": "on"})
+    assert logged_in.status_code == 303
+    assert logged_in.headers["location"] == "/profile"
+
+    assert await statuses_from_both_workers(server, alice.cookie, "/profile") == {200}
+    profile = await alice.request("GET", "/profile")
+    assert "alice" in profile.text
+
+    stolen = alice.cookie
+    logged_out = await alice.submit("/logout", {}, page="/profile")
+    assert logged_out.status_code == 303
+    assert alice.cookie is None
+    assert (await alice.request("GET", "/profile")).status_code == 302
+
+    changed = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "quart", "--app", "quart_app.asgi", "users", "set-password",
+        "alice", "--password-stdin", env=server.environment, cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )
+    await changed.communicate(b"a brand new passphrase")
+    assert changed.returncode == 0
+    assert set(await fresh_connections(server, stolen, "/profile")) == {302}
+
+
+async def test_workers_share_one_generated_private_key(server: LiveServer) -> None:
+    key_file = server.instance_path / "secret_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert sum("SECRET_KEY is not set" in line for line in server.output) == 1
+
+
+async def test_no_server_header_and_security_headers(server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.get("/login")
+    assert "server" not in response.headers
+    assert response.headers["x-frame-options"] == "DENY"
+    attributes = cookie_attributes(response.headers["set-cookie"])
+    assert {"secure", "httponly"} <= set(attributes)
+
+
+async def test_unknown_host_is_400_over_the_wire(server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.get("/login", headers={"Host": "evil.example"})
+    assert response.status_code == 400
+
+
+async def test_login_and_logout_are_logged_without_secrets(tmp_path: Path) -> None:
+    async with live_server(tmp_path / "instance") as server:
+        alice = Visitor(server)
+        await alice.submit("/register", {"username": "alice", "password": PASSWORD,
+                                         "confirm": PASSWORD})
+        await alice.submit("/login", {"username": "alice", "password": PASSWORD})
+        session_value = alice.cookie
+        await alice.submit("/logout", {}, page="/profile")
+        await alice.submit("/login", {"username": "alice", "password": "not the password"})
+    log = "\n".join(server.output)  # complete: the server has stopped
+    assert "login user_id=1" in log
+    assert "logout user_id=1" in log
+    assert "login failed for 'alice'" in log
+    assert PASSWORD not in log
+    assert "not the password" not in log
+    assert session_value is not None
+    assert session_value not in log
