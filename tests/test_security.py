@@ -89,3 +89,8 @@ def test_trusted_hosts_ignore_case_and_port() -> None:
     assert hosts.allows("LOGIN.example.com:443")
     assert hosts.allows("[::1]")
     assert not hosts.allows("login.example.com.evil")
+
+
+async def test_oversized_body_is_413(client: Client) -> None:
+    response = await client.post("/login", form={"username": "a" * 70_000, "password": "x"})
+    assert response.status_code == 413
