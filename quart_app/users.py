@@ -6,7 +6,9 @@ version: bumping it ends every session that recorded the old one, in any
 backend, which is how a password change logs out everywhere.
 """
 
+import logging
 import re
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any, Final
@@ -27,11 +29,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.schema import CreateTable
 
 from .passwords import PasswordHasher
 
 USERNAME_PATTERN: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
 EXTENSION_KEY: Final = "quart_app.users"
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 users_table = Table(
@@ -79,9 +83,14 @@ class UserStore:
         self.hasher = hasher
 
     async def create_schema(self) -> None:
-        """Create the tables if they are missing; safe to run from every worker."""
+        """Create the tables if they are missing; safe to run from every worker at once.
+
+        ``create_all`` checks first and creates second, which two workers starting
+        together can interleave; ``IF NOT EXISTS`` lets the database decide instead.
+        """
         async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+            for table in metadata.sorted_tables:
+                await conn.execute(CreateTable(table, if_not_exists=True))
 
     async def ping(self) -> None:
         """Raise if the database does not answer (health checks)."""
@@ -188,10 +197,19 @@ _SELECT_BY_ID: Final = select(
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    """WAL and a busy timeout let several Hypercorn workers share one SQLite file."""
+    """WAL and a busy timeout let several Hypercorn workers share one SQLite file.
+
+    Switching to WAL needs a moment alone with the file and SQLite refuses it
+    at once, without waiting, while another worker holds it. WAL is stored in
+    the file, so whichever connection succeeds sets it for everyone; a refusal
+    here is left for the next connection to retry.
+    """
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError:
+        log.debug("SQLite busy; WAL mode left for the next connection to set")
     cursor.close()
 
 

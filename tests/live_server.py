@@ -96,3 +96,15 @@ async def live_server(instance_path: Path, extra_env: Mapping[str, str] | None =
                 process.kill()
                 await process.wait()
         await reader
+
+
+async def create_user(server: LiveServer, username: str, password: str) -> None:
+    """Create an account the way an operator does: the ``quart users create`` command."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "quart", "--app", "quart_app.asgi", "users", "create", username,
+        "--password-stdin", env=server.environment, cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, errors = await process.communicate(password.encode())
+    assert process.returncode == 0, errors.decode()

@@ -105,7 +105,7 @@ async def test_full_flow_across_both_workers(server: LiveServer) -> None:
     changed = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "quart", "--app", "quart_app.asgi", "users", "set-password",
         "alice", "--password-stdin", env=server.environment, cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
     )
     await changed.communicate(b"a brand new passphrase")
     assert changed.returncode == 0

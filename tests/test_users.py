@@ -1,9 +1,19 @@
 """The user store: accounts, logins, session versions, rehashing."""
 
+import asyncio
+import sys
+from pathlib import Path
+
 import pytest
 from argon2 import PasswordHasher as Argon2
 
-from quart_app.users import UsernameTakenError, UserStore, username_problem, users_table
+from quart_app.users import (
+    UsernameTakenError,
+    UserStore,
+    build_store,
+    username_problem,
+    users_table,
+)
 
 from .conftest import PASSWORD
 
@@ -75,3 +85,35 @@ def test_good_usernames(name: str) -> None:
 @pytest.mark.parametrize("name", ["", "a" * 65, "a b", "ä", "a/b", "a\n", "<x>"])
 def test_bad_usernames(name: str) -> None:
     assert username_problem(name) is not None
+
+
+CREATE_SCHEMA = """
+import asyncio, sys
+from quart_app.users import build_store
+
+async def main():
+    store = build_store(sys.argv[1])
+    await store.create_schema()
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("round_", range(5))
+async def test_schema_creation_is_safe_when_workers_start_together(
+    tmp_path: Path, round_: int
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'race.db'}"
+    workers = [
+        await asyncio.create_subprocess_exec(sys.executable, "-c", CREATE_SCHEMA, url,
+                                             stderr=asyncio.subprocess.PIPE)
+        for _ in range(3)
+    ]
+    results = await asyncio.gather(*(worker.communicate() for worker in workers))
+    assert [w.returncode for w in workers] == [0, 0, 0], [err for _, err in results]
+    store = build_store(url)
+    try:
+        assert await store.list_users() == []
+    finally:
+        await store.close()
