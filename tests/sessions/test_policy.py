@@ -44,23 +44,19 @@ async def profile_status(app: Quart, cookie: str) -> int:
 
 
 @pytest.mark.parametrize(
-    ("elapsed", "status"), [(LIFETIME - SECOND, 200), (LIFETIME + SECOND, 302)]
+    ("remember", "elapsed", "status"),
+    [
+        pytest.param(True, LIFETIME - SECOND, 200, id="remembered-just-before-lifetime"),
+        pytest.param(True, LIFETIME + SECOND, 302, id="remembered-just-after-lifetime"),
+        pytest.param(False, IDLE - SECOND, 200, id="browser-session-just-before-idle"),
+        pytest.param(False, IDLE + SECOND, 302, id="browser-session-just-after-idle"),
+    ],
 )
-async def test_remembered_session_lasts_the_lifetime(
+async def test_unchanged_cookie_is_judged_by_the_server_clock(
     app: Quart, auth: AuthActions, user: User, clock: time_machine.TimeMachineFixture,
-    elapsed: timedelta, status: int,
+    remember: bool, elapsed: timedelta, status: int,
 ) -> None:
-    cookie = await login_cookie(auth, remember=True)
-    clock.shift(elapsed)
-    assert await profile_status(app, cookie) == status
-
-
-@pytest.mark.parametrize(("elapsed", "status"), [(IDLE - SECOND, 200), (IDLE + SECOND, 302)])
-async def test_browser_session_ends_after_the_idle_timeout(
-    app: Quart, auth: AuthActions, user: User, clock: time_machine.TimeMachineFixture,
-    elapsed: timedelta, status: int,
-) -> None:
-    cookie = await login_cookie(auth, remember=False)
+    cookie = await login_cookie(auth, remember=remember)
     clock.shift(elapsed)
     assert await profile_status(app, cookie) == status
 
