@@ -1,0 +1,98 @@
+"""Screenshots of every page at desktop and phone widths, for the README (docs/screenshots/).
+
+Each shot also checks that the page fits the width: nothing scrolls sideways.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, Route, expect
+
+from quart_app import create_app
+
+from ..conftest import PASSWORD, SECRET_KEY
+from ..live_server import LiveServer
+from .conftest import SCREENSHOTS, OtherSite, Person
+
+pytestmark = pytest.mark.e2e
+
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+async def shoot(page: Page, name: str, viewport: str) -> None:
+    """Save a full-page screenshot after checking the page does not overflow sideways."""
+    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name} scrolls sideways by {overflow}px at {viewport} width"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=SCREENSHOTS / f"{name}-{viewport}.png", full_page=True)
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+async def test_screenshots_of_the_flow_and_error_pages(
+    browser: Browser, server: LiveServer, other_site: OtherSite, viewport: str
+) -> None:
+    context = await browser.new_context(base_url=server.url,
+                                        viewport=VIEWPORTS[viewport])  # type: ignore[arg-type]
+    person = Person(await context.new_page())
+    page = person.page
+
+    await page.goto("/login")
+    await shoot(page, "login", viewport)
+    await person.log_in(password="not the password")
+    await expect(page.get_by_role("alert")).to_be_visible()
+    await shoot(page, "login-failed", viewport)
+    await page.goto("/register")
+    await shoot(page, "register", viewport)
+    await person.log_in()
+    await expect(page.get_by_role("heading", name="Hello, alice")).to_be_visible()
+    await shoot(page, "profile", viewport)
+    await page.goto("/logout")
+    await shoot(page, "logout-still-logged-in", viewport)
+    await person.log_out()
+    await shoot(page, "logged-out", viewport)
+    await page.goto("/no-such-page")
+    await shoot(page, "404", viewport)
+    other_site.html = (f'<form method="post" action="{server.url}/logout"></form>'
+                       "<script>document.forms[0].submit()</script>")
+    await page.goto(other_site.url)
+    await expect(page.get_by_role("heading", name="Forbidden")).to_be_visible()
+    await shoot(page, "403-csrf", viewport)
+    await context.close()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+async def test_screenshot_of_the_503_page_during_a_real_outage(
+    browser: Browser, tmp_path: Path, viewport: str
+) -> None:
+    """The app runs in-process so the test can take its database away mid-flight.
+
+    Chromium's requests to http://localhost are answered by that app, so the
+    page is the real 503 response rendered by the real browser.
+    """
+    (tmp_path / "db").mkdir()
+    app = create_app({"SECRET_KEY": SECRET_KEY,
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'db' / 'users.db'}"})
+    async with app.test_app():
+        client = app.test_client()
+
+        async def answer(route: Route) -> None:
+            request = route.request
+            response = await client.open(
+                request.url.removeprefix("http://localhost"), method=request.method,
+                headers=dict(await request.all_headers()), data=request.post_data_buffer,
+            )
+            headers: Any = {k: v for k, v in response.headers.items() if k != "Content-Length"}
+            await route.fulfill(status=response.status_code, headers=headers,
+                                body=await response.get_data())
+
+        context = await browser.new_context(viewport=VIEWPORTS[viewport])  # type: ignore[arg-type]
+        page = await context.new_page()
+        await page.route("http://localhost/**", answer)
+        await page.goto("http://localhost/login")
+        await app.extensions["quart_app.users"].close()
+        (tmp_path / "db").rename(tmp_path / "db-away")
+        await Person(page).log_in("alice", PASSWORD)
+        await expect(page.get_by_role("heading", name="Service Unavailable")).to_be_visible()
+        await shoot(page, "503-database-down", viewport)
+        await context.close()
