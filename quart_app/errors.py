@@ -1,12 +1,15 @@
 """Every error as a page in the site's layout, with the status code it names."""
 
 import logging
+from typing import Final
 
 from quart import Quart, ResponseReturnValue, render_template
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS: Final = "5"
 
 
 def init_app(app: Quart) -> None:
@@ -22,7 +25,8 @@ def init_app(app: Quart) -> None:
         unavailable = ServiceUnavailable(
             "The account database is not answering. Please try again in a moment."
         )
-        return await render_template("error.html", error=unavailable), 503
+        page = await render_template("error.html", error=unavailable)
+        return page, 503, {"Retry-After": RETRY_AFTER_SECONDS}
 
     @app.errorhandler(InternalServerError)
     async def internal_error(error: InternalServerError) -> ResponseReturnValue:

@@ -67,6 +67,7 @@ async def test_pages_get_a_503_page_and_a_log_line_during_an_outage(
     await database_outage.start()
     response = await auth.client.get("/profile")
     assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
     assert "not answering" in await response.get_data(as_text=True)
     assert "database unavailable" in caplog.text
     database_outage.end()

@@ -1,4 +1,4 @@
-"""Screenshots of every page at desktop and phone widths, for the README (docs/screenshots/).
+"""Screenshots of every page on desktop, phone and in dark mode, for the README (docs/screenshots/).
 
 Each shot also checks that the page fits the width: nothing scrolls sideways.
 """
@@ -17,7 +17,13 @@ from .conftest import SCREENSHOTS, OtherSite, Person
 
 pytestmark = pytest.mark.e2e
 
-VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+VIEWPORTS: dict[str, Any] = {
+    "desktop": {"viewport": DESKTOP, "color_scheme": "light"},
+    "phone": {"viewport": PHONE, "color_scheme": "light", "is_mobile": True, "has_touch": True},
+    "dark": {"viewport": DESKTOP, "color_scheme": "dark"},
+}
 
 
 async def shoot(page: Page, name: str, viewport: str) -> None:
@@ -32,8 +38,7 @@ async def shoot(page: Page, name: str, viewport: str) -> None:
 async def test_screenshots_of_the_flow_and_error_pages(
     browser: Browser, server: LiveServer, other_site: OtherSite, viewport: str
 ) -> None:
-    context = await browser.new_context(base_url=server.url,
-                                        viewport=VIEWPORTS[viewport])  # type: ignore[arg-type]
+    context = await browser.new_context(base_url=server.url, **VIEWPORTS[viewport])
     person = Person(await context.new_page())
     page = person.page
 
@@ -86,7 +91,7 @@ async def test_screenshot_of_the_503_page_during_a_real_outage(
             await route.fulfill(status=response.status_code, headers=headers,
                                 body=await response.get_data())
 
-        context = await browser.new_context(viewport=VIEWPORTS[viewport])  # type: ignore[arg-type]
+        context = await browser.new_context(**VIEWPORTS[viewport])
         page = await context.new_page()
         await page.route("http://localhost/**", answer)
         await page.goto("http://localhost/login")
