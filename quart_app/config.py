@@ -33,6 +33,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "SESSION_IDLE_TIMEOUT": timedelta(minutes=30),
     "SESSION_ABSOLUTE_TIMEOUT": timedelta(days=30),
     "REGISTRATION_ENABLED": True,
+    "USER_CACHE_TTL": 1.0,
     "TRUSTED_HOSTS": ["localhost", "127.0.0.1", "::1"],
     "PROXY_FIX_HOPS": 0,
     "SESSION_COOKIE_NAME": "__Host-session",
@@ -86,6 +87,7 @@ def validate(config: dict[str, Any], instance_path: Path) -> None:
             f"must be one of {', '.join(SESSION_BACKENDS)}, got {config['SESSION_BACKEND']!r}",
         )
     config["PROXY_FIX_HOPS"] = _non_negative_int("PROXY_FIX_HOPS", config["PROXY_FIX_HOPS"])
+    config["USER_CACHE_TTL"] = _cache_ttl(config["USER_CACHE_TTL"])
     config["TRUSTED_HOSTS"] = _host_list(config["TRUSTED_HOSTS"])
     _check_cookie(config)
     config["DATABASE_URL"] = _database_url(config["DATABASE_URL"], instance_path)
@@ -107,6 +109,12 @@ def _non_negative_int(key: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(key, f"must be a whole number >= 0, got {value!r}")
     return value
+
+
+def _cache_ttl(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 60:
+        raise ConfigError("USER_CACHE_TTL", f"must be 0 to 60 seconds, got {value!r}")
+    return float(value)
 
 
 def _host_list(value: object) -> list[str]:

@@ -27,6 +27,7 @@ SECURITY_HEADERS: Final = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
+SECURITY_HEADER_LIST: Final = list(SECURITY_HEADERS.items())
 HSTS: Final = "max-age=31536000"
 
 
@@ -79,7 +80,7 @@ def init_app(app: Quart) -> None:
 
     @app.after_request
     async def add_security_headers(response: Response) -> Response:
-        response.headers.update(SECURITY_HEADERS)
+        response.headers.extend(SECURITY_HEADER_LIST)
         if request.scheme == "https":
             response.headers["Strict-Transport-Security"] = HSTS
         if request.endpoint != "static":

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.schema import CreateTable
 
 from .passwords import PasswordHasher
+from .user_cache import UserCache
 
 USERNAME_PATTERN: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
 EXTENSION_KEY: Final = "quart_app.users"
@@ -78,9 +79,11 @@ def username_key(username: str) -> str:
 class UserStore:
     """Accounts, password checks and session versions behind one small async API."""
 
-    def __init__(self, engine: AsyncEngine, hasher: PasswordHasher) -> None:
+    def __init__(self, engine: AsyncEngine, hasher: PasswordHasher,
+                 cache: UserCache | None = None) -> None:
         self.engine = engine
         self.hasher = hasher
+        self.cache = cache or UserCache(ttl=0)
 
     async def create_schema(self) -> None:
         """Create the tables if they are missing; safe to run from every worker at once.
@@ -102,10 +105,15 @@ class UserStore:
         await self.engine.dispose()
 
     async def get(self, user_id: int) -> User | None:
-        """Load a user by id: the one query on every logged-in request."""
+        """Load a user by id: the check on every logged-in request, cached briefly."""
+        found, user = self.cache.lookup(user_id)
+        if found:
+            return user
         async with self.engine.connect() as conn:
             row = (await conn.execute(_SELECT_BY_ID, {"user_id": user_id})).first()
-        return User(*row) if row else None
+        user = User(*row) if row else None
+        self.cache.remember(user_id, user)
+        return user
 
     async def find(self, username: str) -> User | None:
         """Load a user by name, case-insensitively."""
@@ -165,15 +173,18 @@ class UserStore:
                 .values(password_hash=password_hash,
                         session_version=users_table.c.session_version + 1)
             )
+        self.cache.forget(row.id)
         return User(row.id, row.username, row.session_version + 1)
 
     async def delete(self, username: str) -> bool:
         """Remove an account; its sessions fail the per-request lookup from then on."""
+        row = await self._row_by_name(username)
+        if row is None:
+            return False
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                users_table.delete().where(users_table.c.username_key == username_key(username))
-            )
-        return bool(result.rowcount)
+            await conn.execute(users_table.delete().where(users_table.c.id == row.id))
+        self.cache.forget(row.id)
+        return True
 
     async def _row_by_name(self, username: str) -> Any:
         async with self.engine.connect() as conn:
@@ -213,17 +224,17 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def build_store(database_url: str) -> UserStore:
+def build_store(database_url: str, cache_ttl: float = 0) -> UserStore:
     """Create the engine (it connects lazily, inside the serving loop) and the store."""
     engine = create_async_engine(database_url, pool_pre_ping=False)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
-    return UserStore(engine, PasswordHasher())
+    return UserStore(engine, PasswordHasher(), UserCache(cache_ttl))
 
 
 def init_app(app: Quart) -> None:
     """Attach the store and tie its schema and connections to the serving lifecycle."""
-    store = build_store(app.config["DATABASE_URL"])
+    store = build_store(app.config["DATABASE_URL"], app.config["USER_CACHE_TTL"])
     app.extensions[EXTENSION_KEY] = store
 
     @app.before_serving

@@ -314,6 +314,7 @@ async def test_register_is_404_when_disabled(client: Client) -> None:
 
 async def test_deleted_user_is_logged_out(auth: AuthActions, store: UserStore, user: User) -> None:
     await auth.login()
+    assert (await auth.client.get("/profile")).status_code == 200
     await store.delete("alice")
     assert (await auth.client.get("/profile")).status_code == 302
 
@@ -322,6 +323,7 @@ async def test_password_change_invalidates_old_cookie(
     app: Quart, auth: AuthActions, store: UserStore, user: User
 ) -> None:
     await auth.login()
+    assert (await auth.client.get("/profile")).status_code == 200
     old_cookie = jar_cookie(auth.client)
     await store.set_password("alice", "a brand new passphrase")
     response = await replay(app, old_cookie).get("/profile")

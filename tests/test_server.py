@@ -82,7 +82,15 @@ async def statuses_from_both_workers(
     raise AssertionError(f"only one worker answered {MAX_BATCHES * BATCH} requests to {path}")
 
 
-async def test_full_flow_across_both_workers(server: LiveServer) -> None:
+async def test_full_flow_across_both_workers(tmp_path: Path) -> None:
+    # USER_CACHE_TTL=0: a password change must reach both workers at once here; the
+    # bounded delay of the default TTL is tested with a controlled clock in test_user_cache.
+    async with live_server(tmp_path / "instance", {"QUART_USER_CACHE_TTL": "0"}) as server:
+        await full_flow(server)
+
+
+async def full_flow(server: LiveServer) -> None:
+    """Register, log in, load the profile from both workers, log out, revoke."""
     alice = Visitor(server)
     registered = await alice.submit("/register", {"username": "alice", "password": PASSWORD,
                                                   "confirm": PASSWORD})
