@@ -7,12 +7,15 @@ session, so a forged form fails even where those headers are missing.
 """
 
 import hmac
+import logging
 import secrets
 from typing import Final
 
 from quart import Quart, abort, request, session
 
 from .sessions.policy import CSRF_TOKEN
+
+log = logging.getLogger(__name__)
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 SAME_SITE_FETCHES: Final = frozenset({"same-origin", "none"})
@@ -48,12 +51,14 @@ async def protect() -> None:
     if request.method in SAFE_METHODS:
         return
     if is_cross_site():
+        log.warning("refused %s %s: cross-site request", request.method, request.path)
         abort(403, REFUSED)
     if request.mimetype not in FORM_TYPES:
         abort(415, "Send this form as application/x-www-form-urlencoded.")
     sent = (await request.form).get(FORM_FIELD, "")
     expected = session.get(CSRF_TOKEN)
     if not isinstance(expected, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
+        log.warning("refused %s %s: missing or wrong CSRF token", request.method, request.path)
         abort(403, REFUSED)
 
 

@@ -189,6 +189,27 @@ async def test_bad_login_forms_get_a_4xx_page(
     assert '<p class="error" role="alert"' in await page(response)
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", b"username=%ZZ&password=%FF%FE&csrf_token={t}"),
+        ("application/x-www-form-urlencoded", b"\xff\xfe\x00garbage"),
+        ("application/x-www-form-urlencoded", b"username=a&username=b&password=p&csrf_token={t}"),
+        ("application/x-www-form-urlencoded; charset=latin-1", b"username=%E9&csrf_token={t}"),
+        ("multipart/form-data", b"--x\r\nno boundary declared"),
+        ("multipart/form-data; boundary=x", b"garbage"),
+        ("text/plain", b"username=alice&password=x&csrf_token={t}"),
+    ],
+)
+async def test_malformed_login_bodies_get_a_4xx(
+    auth: AuthActions, user: User, content_type: str, body: bytes
+) -> None:
+    token = await auth.token()
+    response = await auth.client.post("/login", data=body.replace(b"{t}", token.encode()),
+                                      headers={"Content-Type": content_type})
+    assert 400 <= response.status_code < 500
+
+
 async def test_login_refuses_a_json_body(auth: AuthActions, user: User) -> None:
     await auth.token()
     response = await auth.client.post("/login", json={"username": "alice", "password": PASSWORD})

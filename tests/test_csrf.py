@@ -71,3 +71,12 @@ async def test_token_changes_at_login(auth: AuthActions, user: User) -> None:
     before = await auth.token()
     await auth.login()
     assert await auth.token("/profile") != before
+
+
+async def test_refusals_are_logged_without_the_token(
+    auth: AuthActions, user: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    await auth.token()
+    await auth.client.post("/login", form={"csrf_token": "forged-token-value"})
+    assert "refused POST /login: missing or wrong CSRF token" in caplog.text
+    assert "forged-token-value" not in caplog.text
