@@ -66,6 +66,7 @@ def login_required(view: View) -> View:
 @bp.before_app_request
 async def load_logged_in_user() -> None:
     """Accept the session only while every server-side rule still holds."""
+    g.user = None
     if request.endpoint == "static":
         return
     policy = get_policy()

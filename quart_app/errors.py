@@ -1,11 +1,14 @@
 """Every error as a page in the site's layout, with the status code it names."""
 
+import contextlib
 import logging
 from typing import Final
 
-from quart import Quart, ResponseReturnValue, render_template
+from quart import Quart, ResponseReturnValue, g, render_template
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+from .auth import load_logged_in_user
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +20,9 @@ def init_app(app: Quart) -> None:
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> ResponseReturnValue:
+        if "user" not in g:  # refused before the user was loaded (host check, CSRF)
+            with contextlib.suppress(DBAPIError):
+                await load_logged_in_user()
         return await render_template("error.html", error=error), error.code or 500
 
     @app.errorhandler(DBAPIError)

@@ -80,3 +80,10 @@ async def test_refusals_are_logged_without_the_token(
     await auth.client.post("/login", form={"csrf_token": "forged-token-value"})
     assert "refused POST /login: missing or wrong CSRF token" in caplog.text
     assert "forged-token-value" not in caplog.text
+
+
+async def test_refusal_page_still_shows_who_is_logged_in(auth: AuthActions, user: User) -> None:
+    await auth.login()
+    response = await auth.client.post("/logout", form={"csrf_token": "forged"})
+    assert response.status_code == 403
+    assert "Logged in as <strong>alice</strong>" in await response.get_data(as_text=True)
