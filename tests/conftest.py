@@ -1,12 +1,15 @@
 """Shared fixtures: a fresh app and database per test, a client, and an ``auth`` helper."""
 
+import contextlib
 import os
 import re
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from quart import Quart
 from quart.testing import QuartClient
@@ -19,6 +22,7 @@ SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery"
 COOKIE = "__Host-session"
 STRICT_SKIPS = "FORBID_SKIPS"
+POSTGRES = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -40,6 +44,22 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
             monkeypatch.delenv(key)
     monkeypatch.setenv("QUART_INSTANCE_PATH", str(tmp_path / "instance"))
     return
+
+
+@contextlib.asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """An empty PostgreSQL database of its own (``TEST_POSTGRES_URL`` names the server)."""
+    try:
+        admin = await asyncpg.connect(POSTGRES, timeout=5)
+    except (OSError, asyncpg.PostgresError) as error:
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES}: {error}")
+    name = f"quart_app_test_{secrets.token_hex(6)}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 @pytest.fixture

@@ -1,8 +1,13 @@
-"""The user store: accounts, logins, session versions, rehashing."""
+"""The user store: accounts, logins, session versions, rehashing.
+
+The store's tests run against SQLite and against a real PostgreSQL.
+"""
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher as Argon2
@@ -15,7 +20,19 @@ from quart_app.users import (
     users_table,
 )
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, fresh_postgres_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def config(
+    request: pytest.FixtureRequest, config: dict[str, Any]
+) -> AsyncIterator[dict[str, Any]]:
+    """The usual test config, once with SQLite and once with a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield config
+        return
+    async with fresh_postgres_database() as url:
+        yield {**config, "DATABASE_URL": url}
 
 
 async def test_create_then_find_case_insensitively(store: UserStore) -> None:
