@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from quart import Quart, current_app
 from sqlalchemy import (
+    BigInteger,
     Column,
     Integer,
     MetaData,
@@ -47,7 +48,7 @@ users_table = Table(
     Column("username_key", String(64), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("session_version", Integer, nullable=False, server_default=text("1")),
-    Column("created_at", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 
