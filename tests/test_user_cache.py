@@ -25,32 +25,30 @@ def test_nothing_is_known_at_first() -> None:
     assert UserCache(ttl=1).lookup(1) == (False, None)
 
 
-def test_a_remembered_user_is_found(clock: time_machine.TimeMachineFixture) -> None:
-    cache = UserCache(ttl=1)
+@pytest.mark.parametrize(
+    ("ttl", "elapsed", "expected"),
+    [
+        pytest.param(1, 0.0, (True, ALICE), id="fresh"),
+        pytest.param(1, 0.999, (True, ALICE), id="just-before-ttl"),
+        pytest.param(1, 1.0, (False, None), id="at-ttl"),
+        pytest.param(1, -5.0, (False, None), id="clock-went-back"),
+        pytest.param(0, 0.0, (False, None), id="ttl-zero-remembers-nothing"),
+    ],
+)
+def test_answers_live_for_the_ttl(
+    clock: time_machine.TimeMachineFixture, ttl: float, elapsed: float,
+    expected: tuple[bool, User | None],
+) -> None:
+    cache = UserCache(ttl=ttl)
     cache.remember(1, ALICE)
-    assert cache.lookup(1) == (True, ALICE)
+    clock.shift(timedelta(seconds=elapsed))
+    assert cache.lookup(1) == expected
 
 
 def test_a_missing_user_is_remembered_as_missing(clock: time_machine.TimeMachineFixture) -> None:
     cache = UserCache(ttl=1)
     cache.remember(1, None)
     assert cache.lookup(1) == (True, None)
-
-
-@pytest.mark.parametrize(("elapsed", "found"), [(0.999, True), (1.0, False), (-5.0, False)])
-def test_answers_expire_after_the_ttl(
-    clock: time_machine.TimeMachineFixture, elapsed: float, found: bool
-) -> None:
-    cache = UserCache(ttl=1)
-    cache.remember(1, ALICE)
-    clock.shift(timedelta(seconds=elapsed))
-    assert cache.lookup(1)[0] is found
-
-
-def test_ttl_zero_remembers_nothing() -> None:
-    cache = UserCache(ttl=0)
-    cache.remember(1, ALICE)
-    assert cache.lookup(1) == (False, None)
 
 
 def test_forget_drops_one_user(clock: time_machine.TimeMachineFixture) -> None:
