@@ -168,23 +168,27 @@ class UserStore:
             return None
         password_hash = await self.hasher.hash(password)
         async with self.engine.begin() as conn:
-            await conn.execute(
+            version = (await conn.execute(
                 update(users_table)
                 .where(users_table.c.id == row.id)
                 .values(password_hash=password_hash,
                         session_version=users_table.c.session_version + 1)
-            )
+                .returning(users_table.c.session_version)
+            )).scalar_one()
         self.cache.forget(row.id)
-        return User(row.id, row.username, row.session_version + 1)
+        return User(row.id, row.username, version)
 
     async def delete(self, username: str) -> bool:
         """Remove an account; its sessions fail the per-request lookup from then on."""
-        row = await self._row_by_name(username)
-        if row is None:
-            return False
         async with self.engine.begin() as conn:
-            await conn.execute(users_table.delete().where(users_table.c.id == row.id))
-        self.cache.forget(row.id)
+            user_id = (await conn.execute(
+                users_table.delete()
+                .where(users_table.c.username_key == username_key(username))
+                .returning(users_table.c.id)
+            )).scalar_one_or_none()
+        if user_id is None:
+            return False
+        self.cache.forget(user_id)
         return True
 
     async def _row_by_name(self, username: str) -> Any:

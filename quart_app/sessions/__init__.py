@@ -14,12 +14,13 @@ EXTENSION_KEY: Final = "quart_app.session_policy"
 
 def init_app(app: Quart) -> None:
     """Install the backend named by ``SESSION_BACKEND`` and freeze the limits once."""
-    app.session_interface = SignedCookieSessionInterface()
-    app.extensions[EXTENSION_KEY] = SessionPolicy(
+    policy = SessionPolicy(
         idle_timeout=app.config["SESSION_IDLE_TIMEOUT"],
         absolute_timeout=app.config["SESSION_ABSOLUTE_TIMEOUT"],
         permanent_lifetime=app.config["PERMANENT_SESSION_LIFETIME"],
     )
+    app.session_interface = SignedCookieSessionInterface(policy.signature_max_age())
+    app.extensions[EXTENSION_KEY] = policy
 
 
 def get_policy() -> SessionPolicy:

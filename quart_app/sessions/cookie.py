@@ -8,8 +8,6 @@ from quart import Quart
 from quart.sessions import SecureCookieSession, SecureCookieSessionInterface
 from quart.wrappers import BaseRequestWebsocket
 
-from .policy import ACTIVITY_RESOLUTION
-
 SALT: Final = "quart_app.session"
 
 
@@ -25,6 +23,9 @@ class SignedCookieSessionInterface(SecureCookieSessionInterface):
     digest_method = staticmethod(hashlib.sha256)
     salt = SALT
 
+    def __init__(self, signature_max_age: int) -> None:
+        self.signature_max_age = signature_max_age
+
     @override
     async def open_session(
         self, app: Quart, request: BaseRequestWebsocket
@@ -37,7 +38,7 @@ class SignedCookieSessionInterface(SecureCookieSessionInterface):
         if cookie is None:
             return self.session_class()
         try:
-            data = signer.loads(cookie, max_age=self.signature_max_age(app))
+            data = signer.loads(cookie, max_age=self.signature_max_age)
         except (BadData, ValueError):
             data = None
         if not isinstance(data, dict):
@@ -45,13 +46,3 @@ class SignedCookieSessionInterface(SecureCookieSessionInterface):
             discarded.modified = True
             return discarded
         return self.session_class(data)
-
-    @staticmethod
-    def signature_max_age(app: Quart) -> int:
-        """The oldest signature worth reading; the session policy decides the rest.
-
-        Every request that records activity re-signs the cookie, so a live
-        session's signature is never older than its longest sliding window.
-        """
-        longest = max(app.config["PERMANENT_SESSION_LIFETIME"], app.config["SESSION_IDLE_TIMEOUT"])
-        return int(longest.total_seconds()) + ACTIVITY_RESOLUTION

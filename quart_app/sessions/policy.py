@@ -84,6 +84,15 @@ class SessionPolicy:
         if now - int(session[LAST_SEEN]) >= ACTIVITY_RESOLUTION:
             session[LAST_SEEN] = now
 
+    def signature_max_age(self) -> int:
+        """The oldest cookie signature worth reading; ``check`` decides the rest.
+
+        Every request that records activity re-signs the cookie, so a live
+        session's signature is never older than its longest sliding window.
+        """
+        longest = max(self.permanent_lifetime, self.idle_timeout)
+        return int(longest.total_seconds()) + ACTIVITY_RESOLUTION
+
     def expires_at(self, session: SessionMixin) -> int:
         """When the server will stop accepting this session if it sees no more activity."""
         window = self.permanent_lifetime if session.permanent else (

@@ -26,7 +26,9 @@ from ..conftest import (
 
 def decode(app: Quart, cookie: str) -> dict[str, object]:
     """Read a session cookie with the app's own signer."""
-    signer = SignedCookieSessionInterface().get_signing_serializer(app)
+    interface = app.session_interface
+    assert isinstance(interface, SignedCookieSessionInterface)
+    signer = interface.get_signing_serializer(app)
     assert signer is not None
     data = signer.loads(cookie)
     assert isinstance(data, dict)

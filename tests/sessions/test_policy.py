@@ -170,3 +170,7 @@ def test_touch_writes_activity_at_most_once_a_minute(
     clock.shift(SECOND)
     POLICY.touch(session)
     assert session.modified
+
+
+def test_signatures_are_read_for_the_longest_sliding_window_plus_a_minute() -> None:
+    assert POLICY.signature_max_age() == int(LIFETIME.total_seconds()) + 60
