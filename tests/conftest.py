@@ -138,6 +138,23 @@ def replay(app: Quart, cookie: str | None) -> Client:
 
 
 @dataclass
+class DatabaseOutage:
+    """A real outage of a SQLite database kept in ``folder``: the file is moved away."""
+
+    store: UserStore
+    folder: Path
+
+    async def start(self) -> None:
+        """Close pooled connections, then make the file unreachable for new ones."""
+        await self.store.close()
+        self.folder.rename(self.folder.with_name(self.folder.name + "-away"))
+
+    def end(self) -> None:
+        """Put the file back; the app must recover on its own."""
+        self.folder.with_name(self.folder.name + "-away").rename(self.folder)
+
+
+@dataclass
 class AuthActions:
     """What a person does in the browser, as one-liners for tests."""
 

@@ -98,13 +98,17 @@ async def live_server(instance_path: Path, extra_env: Mapping[str, str] | None =
         await reader
 
 
+async def run_cli(server: LiveServer, *args: str, stdin: str = "") -> None:
+    """Run ``quart --app quart_app.asgi ARGS`` against the server's instance, as an operator."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "quart", "--app", "quart_app.asgi", *args,
+        env=server.environment, cwd=ROOT, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, errors = await process.communicate(stdin.encode())
+    assert process.returncode == 0, errors.decode()
+
+
 async def create_user(server: LiveServer, username: str, password: str) -> None:
     """Create an account the way an operator does: the ``quart users create`` command."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "quart", "--app", "quart_app.asgi", "users", "create", username,
-        "--password-stdin", env=server.environment, cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, errors = await process.communicate(password.encode())
-    assert process.returncode == 0, errors.decode()
+    await run_cli(server, "users", "create", username, "--password-stdin", stdin=password)

@@ -9,7 +9,7 @@ from quart.typing import TestClientProtocol as Client
 
 from quart_app.users import User, UserStore
 
-from .conftest import AuthActions
+from .conftest import AuthActions, DatabaseOutage
 
 
 @pytest.fixture
@@ -20,18 +20,9 @@ def config(config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def database_outage(store: UserStore, tmp_path: Path) -> Any:
-    """Close pooled connections and move the database away; put it back afterwards."""
-
-    class Outage:
-        async def start(self) -> None:
-            await store.close()
-            (tmp_path / "db").rename(tmp_path / "db-away")
-
-        def end(self) -> None:
-            (tmp_path / "db-away").rename(tmp_path / "db")
-
-    return Outage()
+def database_outage(store: UserStore, tmp_path: Path) -> DatabaseOutage:
+    """An outage of this test's database, started and ended by the test."""
+    return DatabaseOutage(store, tmp_path / "db")
 
 
 async def test_healthy(client: Client) -> None:
@@ -41,7 +32,9 @@ async def test_healthy(client: Client) -> None:
         "status": "ok", "checks": {"app": "ok", "database": "ok", "sessions": "ok"}}
 
 
-async def test_database_down_is_503_naming_it(client: Client, database_outage: Any) -> None:
+async def test_database_down_is_503_naming_it(
+    client: Client, database_outage: DatabaseOutage
+) -> None:
     await database_outage.start()
     response = await client.get("/healthz")
     assert response.status_code == 503
@@ -51,7 +44,7 @@ async def test_database_down_is_503_naming_it(client: Client, database_outage: A
 
 
 async def test_health_recovers_when_the_database_returns(
-    client: Client, database_outage: Any
+    client: Client, database_outage: DatabaseOutage
 ) -> None:
     await database_outage.start()
     assert (await client.get("/healthz")).status_code == 503
@@ -60,7 +53,7 @@ async def test_health_recovers_when_the_database_returns(
 
 
 async def test_pages_get_a_503_page_and_a_log_line_during_an_outage(
-    app: Quart, auth: AuthActions, user: User, database_outage: Any,
+    app: Quart, auth: AuthActions, user: User, database_outage: DatabaseOutage,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     await auth.login()
@@ -75,7 +68,7 @@ async def test_pages_get_a_503_page_and_a_log_line_during_an_outage(
 
 
 async def test_login_during_an_outage_is_503_not_500(
-    auth: AuthActions, user: User, database_outage: Any
+    auth: AuthActions, user: User, database_outage: DatabaseOutage
 ) -> None:
     token = await auth.token()
     await database_outage.start()

@@ -7,7 +7,6 @@ http://127.0.0.1 does.
 
 import asyncio
 import stat
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Final
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from .conftest import COOKIE, PASSWORD, cookie_attributes, csrf_from
-from .live_server import ROOT, LiveServer, live_server
+from .live_server import LiveServer, live_server, run_cli
 
 pytestmark = pytest.mark.server
 
@@ -110,13 +109,8 @@ async def full_flow(server: LiveServer) -> None:
     assert alice.cookie is None
     assert (await alice.request("GET", "/profile")).status_code == 302
 
-    changed = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "quart", "--app", "quart_app.asgi", "users", "set-password",
-        "alice", "--password-stdin", env=server.environment, cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
-    )
-    await changed.communicate(b"a brand new passphrase")
-    assert changed.returncode == 0
+    await run_cli(server, "users", "set-password", "alice", "--password-stdin",
+                  stdin="a brand new passphrase")
     assert set(await fresh_connections(server, stolen, "/profile")) == {302}
 
 

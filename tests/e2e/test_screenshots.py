@@ -10,8 +10,9 @@ import pytest
 from playwright.async_api import Browser, Page, Route, expect
 
 from quart_app import create_app
+from quart_app.users import get_store
 
-from ..conftest import PASSWORD, SECRET_KEY
+from ..conftest import PASSWORD, SECRET_KEY, DatabaseOutage
 from ..live_server import LiveServer
 from .conftest import SCREENSHOTS, OtherSite, Person
 
@@ -95,8 +96,8 @@ async def test_screenshot_of_the_503_page_during_a_real_outage(
         page = await context.new_page()
         await page.route("http://localhost/**", answer)
         await page.goto("http://localhost/login")
-        await app.extensions["quart_app.users"].close()
-        (tmp_path / "db").rename(tmp_path / "db-away")
+        async with app.app_context():
+            await DatabaseOutage(get_store(), tmp_path / "db").start()
         await Person(page).log_in("alice", PASSWORD)
         await expect(page.get_by_role("heading", name="Service Unavailable")).to_be_visible()
         await shoot(page, "503-database-down", viewport)
