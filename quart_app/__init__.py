@@ -7,7 +7,7 @@ from typing import Any
 
 from quart import Quart
 
-from . import auth, cli, csrf, errors, health, security, sessions, templating, users
+from . import auth, cli, csrf, errors, health, http_guard, security, sessions, templating, users
 from .config import load_config
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -23,6 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     )
     load_config(app, config)
     security.init_app(app)
+    http_guard.init_app(app)
     sessions.init_app(app)
     users.init_app(app)
     csrf.init_app(app)

@@ -153,8 +153,18 @@ def _check_cookie(config: dict[str, Any]) -> None:
         )
 
 
+def make_instance_folder(instance_path: Path) -> None:
+    """Create the private instance folder (mode 0700) for whatever is about to live in it.
+
+    Both the default SQLite file and a generated key live there, and either
+    may be the first thing to need it (``db init`` with ``QUART_SECRET_KEY`` set).
+    """
+    instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
 def _database_url(value: object, instance_path: Path) -> str:
     if value is None:
+        make_instance_folder(instance_path)
         return f"sqlite+aiosqlite:///{instance_path / 'users.db'}"
     if not isinstance(value, str):
         raise ConfigError("DATABASE_URL", f"must be a URL string, got {value!r}")
@@ -211,7 +221,7 @@ def _generated_key(instance_path: Path) -> bytes:
     """
     path = instance_path / SECRET_KEY_FILE
     if not path.exists():
-        instance_path.mkdir(parents=True, exist_ok=True)
+        make_instance_folder(instance_path)
         tmp = instance_path / f".{SECRET_KEY_FILE}.{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:

@@ -1,6 +1,7 @@
 """The operator's ``quart users …`` and ``quart db init`` commands."""
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,16 @@ def test_db_init_refuses_bad_config_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
     assert line.startswith("quart_app: configuration error: SECRET_KEY: is 5 bytes")
+
+
+def test_db_init_with_a_set_key_creates_a_private_instance_folder(tmp_path: Path) -> None:
+    instance = tmp_path / "fresh" / "instance"
+    env = {**os.environ, "QUART_INSTANCE_PATH": str(instance),
+           "QUART_SECRET_KEY": "k" * 40}
+    quart = Path(sys.executable).parent / "quart"
+    result = subprocess.run([str(quart), "--app", "quart_app.asgi", "db", "init"], env=env,
+                            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert (instance / "users.db").exists()
+    assert stat.S_IMODE(instance.stat().st_mode) == 0o700
+    assert not (instance / "secret_key").exists()
