@@ -158,13 +158,23 @@ async def logged_out() -> ResponseReturnValue:
     return await render_template("logout.html")
 
 
-@bp.route("/register", methods=["GET", "POST"])
-async def register() -> ResponseReturnValue:
-    """Create an account, unless the operator turned registration off."""
+def require_registration() -> None:
+    """Answer 404 on every registration route when the operator turned it off."""
     if not current_app.config["REGISTRATION_ENABLED"]:
         abort(404)
-    if request.method == "GET":
-        return await render_template("register.html", error=None, username="")
+
+
+@bp.get("/register")
+async def register_form() -> ResponseReturnValue:
+    """The empty registration form (also for HEAD, which Quart routes here)."""
+    require_registration()
+    return await render_template("register.html", error=None, username="")
+
+
+@bp.post("/register")
+async def register() -> ResponseReturnValue:
+    """Create an account, unless the operator turned registration off."""
+    require_registration()
     form = await request.form
     username = form.get("username", "")
     password = form.get("password", "")

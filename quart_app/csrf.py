@@ -48,8 +48,8 @@ def is_cross_site() -> bool:
 
 async def protect() -> None:
     """Refuse an unsafe request that is cross-site, not a form, or has a wrong token."""
-    if request.method in SAFE_METHODS:
-        return
+    if request.method in SAFE_METHODS or request.routing_exception is not None:
+        return  # a route that does not exist or serve this method answers 404/405 itself
     if is_cross_site():
         log.warning("refused %s %s: cross-site request", request.method, request.path)
         abort(403, REFUSED)

@@ -23,7 +23,8 @@ def init_app(app: Quart) -> None:
         if "user" not in g:  # refused before the user was loaded (host check, CSRF)
             with contextlib.suppress(DBAPIError):
                 await load_logged_in_user()
-        return await render_template("error.html", error=error), error.code or 500
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+        return await render_template("error.html", error=error), error.code or 500, headers
 
     @app.errorhandler(DBAPIError)
     async def database_down(error: DBAPIError) -> ResponseReturnValue:

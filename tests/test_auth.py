@@ -349,3 +349,19 @@ async def test_password_change_invalidates_old_cookie(
     await store.set_password("alice", "a brand new passphrase")
     response = await replay(app, old_cookie).get("/profile")
     assert response.status_code == 302
+
+
+# --- methods ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/register", "/profile", "/logout", "/healthz"])
+@pytest.mark.parametrize("logged_in", [False, True], ids=["anonymous", "logged-in"])
+async def test_head_answers_as_get_does(
+    auth: AuthActions, user: User, path: str, logged_in: bool
+) -> None:
+    if logged_in:
+        await auth.login()
+    get = await auth.client.get(path)
+    head = await auth.client.head(path)
+    assert head.status_code == get.status_code
+    assert head.headers.get("Location") == get.headers.get("Location")

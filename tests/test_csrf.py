@@ -87,3 +87,26 @@ async def test_refusal_page_still_shows_who_is_logged_in(auth: AuthActions, user
     response = await auth.client.post("/logout", form={"csrf_token": "forged"})
     assert response.status_code == 403
     assert "Logged in as <strong>alice</strong>" in await response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [("/login", {"GET", "HEAD", "OPTIONS", "POST"}),
+     ("/register", {"GET", "HEAD", "OPTIONS", "POST"}),
+     ("/logout", {"GET", "HEAD", "OPTIONS", "POST"}),
+     ("/profile", {"GET", "HEAD", "OPTIONS"}),
+     ("/healthz", {"GET", "HEAD", "OPTIONS"})],
+)
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+async def test_a_method_a_route_does_not_serve_is_405_with_allow(
+    client: Client, path: str, allowed: set[str], method: str
+) -> None:
+    response = await client.open(path, method=method, json={"a": 1})
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == allowed
+
+
+async def test_post_to_a_page_that_takes_no_posts_is_405(client: Client) -> None:
+    response = await client.post("/profile", form={"csrf_token": "x"})
+    assert response.status_code == 405
+    assert response.headers["Cache-Control"] == "no-store"
