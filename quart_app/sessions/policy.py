@@ -21,10 +21,17 @@ VERSION: Final = "ver"
 LOGGED_IN_AT: Final = "iat"
 LAST_SEEN: Final = "seen"
 CSRF_TOKEN: Final = "csrf"  # noqa: S105 - a session key
+PERMANENT: Final = "_permanent"  # Quart's own key behind ``session.permanent``
 
 # Activity is written back at most once a minute, so most requests neither
 # re-sign nor re-send the cookie; idle limits are therefore exact to a minute.
 ACTIVITY_RESOLUTION: Final = 60
+# Ids and versions are SQL INTEGER columns (32-bit on PostgreSQL).
+MAX_ID: Final = 2**31 - 1
+MAX_USERNAME_LENGTH: Final = 64
+# Machines behind one load balancer may disagree on the time by this much.
+CLOCK_SKEW: Final = 60
+
 
 class Verdict(StrEnum):
     """Why a session is or is not accepted."""
@@ -62,13 +69,11 @@ class SessionPolicy:
         """Decide whether a session is still a login; the cookie's Expires is not trusted."""
         if USER_ID not in session:
             return Verdict.ANONYMOUS
-        try:
-            logged_in_at = int(session[LOGGED_IN_AT])
-            last_seen = int(session[LAST_SEEN])
-            int(session[USER_ID]), int(session[VERSION]), str(session[USERNAME])
-        except (KeyError, TypeError, ValueError):
-            return Verdict.MALFORMED
         now = time.time()
+        if not _well_formed(session, now):
+            return Verdict.MALFORMED
+        logged_in_at: int = session[LOGGED_IN_AT]
+        last_seen: int = session[LAST_SEEN]
         if now - logged_in_at > self.absolute_timeout.total_seconds():
             return Verdict.ABSOLUTE
         if session.permanent:
@@ -102,3 +107,31 @@ class SessionPolicy:
             int(session[LOGGED_IN_AT]) + int(self.absolute_timeout.total_seconds()),
             int(session[LAST_SEEN]) + int(window.total_seconds()),
         )
+
+
+def _is_whole(value: object, low: int, high: float) -> bool:
+    """An int (never a bool, float or string) within [low, high]."""
+    return type(value) is int and low <= value <= high
+
+
+def _well_formed(session: SessionMixin, now: float) -> bool:
+    """Check every field's type and range: a reader must never crash on data.
+
+    A signed cookie holds only what this server wrote, yet a leaked or old key,
+    a bug in another version or a store edited by hand must still end in an
+    anonymous visitor, never a 500 or a session from the future.
+    """
+    name = session.get(USERNAME)
+    logged_in_at = session.get(LOGGED_IN_AT)
+    last_seen = session.get(LAST_SEEN)
+    latest = now + CLOCK_SKEW
+    return (
+        _is_whole(session.get(USER_ID), 1, MAX_ID)
+        and _is_whole(session.get(VERSION), 1, MAX_ID)
+        and isinstance(name, str) and 0 < len(name) <= MAX_USERNAME_LENGTH
+        and _is_whole(logged_in_at, 1, latest)
+        and _is_whole(last_seen, 1, latest)
+        and logged_in_at <= last_seen  # type: ignore[operator]
+        and isinstance(session.get(CSRF_TOKEN, ""), str)
+        and isinstance(session.get(PERMANENT, False), bool)
+    )

@@ -14,7 +14,15 @@ from quart.sessions import SecureCookieSession
 from quart_app.sessions.policy import SessionPolicy, Verdict
 from quart_app.users import User
 
-from ..conftest import AuthActions, cookie_attributes, jar_cookie, replay, set_cookie_headers
+from ..conftest import (
+    SECRET_KEY,
+    AuthActions,
+    cookie_attributes,
+    jar_cookie,
+    replay,
+    set_cookie_headers,
+)
+from .test_cookie import forge
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -139,11 +147,56 @@ def test_session_missing_a_field_is_malformed(key: str) -> None:
     assert POLICY.check(session) is Verdict.MALFORMED
 
 
-@pytest.mark.parametrize("value", [None, "soon", [1]])
-def test_session_with_a_bad_timestamp_is_malformed(value: object) -> None:
+START_S = int(START.timestamp())
+OUT_OF_RANGE = [
+    ("uid", 10**30), ("uid", 2**31), ("uid", 0), ("uid", -1), ("uid", True), ("uid", "7"),
+    ("uid", 7.0), ("uid", None), ("ver", 10**30), ("ver", 0), ("ver", True), ("ver", "1"),
+    ("name", 5), ("name", ""), ("name", "x" * 65), ("name", None),
+    ("iat", START_S + 61), ("iat", 10**30), ("iat", -5), ("iat", "soon"), ("iat", 1.5),
+    ("seen", START_S + 61), ("seen", START_S - 1), ("seen", None), ("seen", [1]),
+    ("seen", True), ("csrf", 12), ("_permanent", "yes"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), OUT_OF_RANGE)
+def test_session_with_a_field_of_wrong_type_or_range_is_malformed(
+    clock: time_machine.TimeMachineFixture, key: str, value: object
+) -> None:
     session = started(remember=False)
-    session["seen"] = value
+    session[key] = value
     assert POLICY.check(session) is Verdict.MALFORMED
+
+
+def test_a_clock_a_minute_behind_still_accepts_a_new_session(
+    clock: time_machine.TimeMachineFixture,
+) -> None:
+    session = started(remember=False)
+    clock.shift(-timedelta(seconds=60))
+    assert POLICY.check(session) is Verdict.VALID
+
+
+def signed_session(user: User, **changes: object) -> str:
+    """A cookie signed with the app's key for a real login of ``user``, fields changed."""
+    session = SecureCookieSession()
+    POLICY.start(session, user.id, user.username, user.session_version, remember=False)
+    session.update(changes)
+    return forge(SECRET_KEY, dict(session))
+
+
+async def test_validly_signed_well_formed_cookie_is_a_login(
+    app: Quart, user: User, clock: time_machine.TimeMachineFixture
+) -> None:
+    assert (await replay(app, signed_session(user)).get("/profile")).status_code == 200
+
+
+@pytest.mark.parametrize(("key", "value"), OUT_OF_RANGE)
+async def test_validly_signed_cookie_with_bad_values_is_anonymous_and_deleted(
+    app: Quart, user: User, clock: time_machine.TimeMachineFixture, key: str, value: object
+) -> None:
+    response = await replay(app, signed_session(user, **{key: value})).get("/profile")
+    assert response.status_code == 302
+    [header] = set_cookie_headers(response)
+    assert cookie_attributes(header)["max-age"] == "0"
 
 
 def test_expiry_is_the_idle_limit_for_a_browser_session(
