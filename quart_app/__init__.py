@@ -30,6 +30,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     templating.init_app(app)
     errors.init_app(app)
     app.register_blueprint(auth.bp)
-    app.register_blueprint(health.bp)
+    health.init_app(app)
     cli.init_app(app)
     return app

@@ -1,15 +1,22 @@
 """Health checks and database outages: 503 with a log line, then recovery by itself."""
 
+import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
+from sqlalchemy import event
+from time_machine import TimeMachineFixture
 
+from quart_app.health import FRESH_FOR
 from quart_app.users import User, UserStore
 
 from .conftest import AuthActions, DatabaseOutage
+
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -44,12 +51,36 @@ async def test_database_down_is_503_naming_it(
 
 
 async def test_health_recovers_when_the_database_returns(
-    client: Client, database_outage: DatabaseOutage
+    client: Client, database_outage: DatabaseOutage, time_machine: TimeMachineFixture
 ) -> None:
+    time_machine.move_to(START, tick=False)
     await database_outage.start()
     assert (await client.get("/healthz")).status_code == 503
     database_outage.end()
+    time_machine.shift(FRESH_FOR)
     assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_an_outage_shows_once_the_last_answer_is_a_second_old(
+    client: Client, database_outage: DatabaseOutage, time_machine: TimeMachineFixture
+) -> None:
+    time_machine.move_to(START, tick=False)
+    assert (await client.get("/healthz")).status_code == 200
+    await database_outage.start()
+    time_machine.shift(FRESH_FOR)
+    assert (await client.get("/healthz")).status_code == 503
+
+
+async def test_concurrent_checks_share_one_database_probe(
+    client: Client, store: UserStore, time_machine: TimeMachineFixture
+) -> None:
+    time_machine.move_to(START, tick=False)
+    statements: list[str] = []
+    event.listen(store.engine.sync_engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2]))
+    responses = await asyncio.gather(*(client.get("/healthz") for _ in range(200)))
+    assert {response.status_code for response in responses} == {200}
+    assert len(statements) == 1
 
 
 async def test_pages_get_a_503_page_and_a_log_line_during_an_outage(
