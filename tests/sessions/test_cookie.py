@@ -1,5 +1,6 @@
 """The signed session cookie as the browser sees it, and what happens to bad cookies."""
 
+import base64
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,18 @@ def decode(app: Quart, cookie: str) -> dict[str, object]:
     data = signer.loads(cookie)
     assert isinstance(data, dict)
     return data
+
+
+def tamper(cookie: str) -> str:
+    """Flip every bit of a byte in the middle of the signature (the part after the last '.').
+
+    Changing the last base64 character is not enough: its low bits may be padding
+    that decoding drops, and then the signature still verifies.
+    """
+    payload, _, signature = cookie.rpartition(".")
+    raw = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
+    raw[len(raw) // 2] ^= 0xFF
+    return f"{payload}.{base64.urlsafe_b64encode(raw).rstrip(b'=').decode()}"
 
 
 def forge(key: str | bytes, payload: object) -> str:
@@ -132,7 +145,7 @@ async def test_unmodified_requests_do_not_resend_the_cookie(
 @pytest.mark.parametrize(
     "cookie",
     [
-        pytest.param(lambda good: good[:-1] + ("A" if good[-1] != "A" else "B"), id="tampered"),
+        pytest.param(tamper, id="tampered"),
         pytest.param(lambda good: good[: len(good) // 2], id="truncated"),
         pytest.param(lambda good: "garbage", id="garbage"),
         pytest.param(lambda good: "", id="empty"),
@@ -151,7 +164,9 @@ async def test_bad_cookie_is_an_anonymous_visitor_and_is_deleted(
 ) -> None:
     await auth.login()
     good = jar_cookie(auth.client) or ""
-    response = await replay(app, cookie(good)).get("/profile")  # type: ignore[operator]
+    bad = cookie(good)  # type: ignore[operator]
+    assert bad != good
+    response = await replay(app, bad).get("/profile")
     assert response.status_code == 302
     [header] = set_cookie_headers(response)
     assert cookie_attributes(header)["max-age"] == "0"
