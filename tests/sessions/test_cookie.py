@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import pytest
-from itsdangerous import URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
@@ -56,6 +56,17 @@ def forge(key: str | bytes, payload: object) -> str:
     return serializer.dumps(payload)
 
 
+def verifies_with(cookie: str, digest: object) -> bool:
+    """Whether HMAC with this digest, keyed as the README says, accepts a cookie."""
+    reader = URLSafeTimedSerializer(SECRET_KEY, salt="quart_app.session", signer_kwargs={
+        "key_derivation": "hmac", "digest_method": digest})
+    try:
+        reader.loads(cookie)
+    except BadSignature:
+        return False
+    return True
+
+
 async def test_login_cookie_has_the_secure_attributes(auth: AuthActions, user: User) -> None:
     response = await auth.login()
     [header] = set_cookie_headers(response)
@@ -95,6 +106,17 @@ async def test_session_holds_ids_not_secrets(app: Quart, auth: AuthActions, user
     data = decode(app, jar_cookie(auth.client) or "")
     assert set(data) == {"uid", "name", "ver", "iat", "seen", "csrf"}
     assert data["uid"] == user.id
+
+
+@pytest.mark.parametrize(
+    ("digest", "accepted"),
+    [pytest.param(hashlib.sha256, True, id="sha256"), pytest.param(hashlib.sha1, False, id="sha1")],
+)
+async def test_cookie_is_signed_with_hmac_sha256(
+    auth: AuthActions, user: User, digest: object, accepted: bool
+) -> None:
+    await auth.login()
+    assert verifies_with(jar_cookie(auth.client) or "", digest) is accepted
 
 
 async def test_next_request_is_recognised(auth: AuthActions, user: User) -> None:
