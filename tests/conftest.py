@@ -21,19 +21,10 @@ from quart_app.users import User, UserStore, get_store
 SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery"
 COOKIE = "__Host-session"
-STRICT_SKIPS = "FORBID_SKIPS"
 POSTGRES = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
-
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """In CI (``FORBID_SKIPS=1``) a skipped test is a failure: CI never passes by skipping."""
-    if os.environ.get(STRICT_SKIPS) != "1" or call.excinfo is None:
-        return None
-    if call.excinfo.errisinstance(pytest.skip.Exception):
-        reason = str(call.excinfo.value)
-        pytest.fail(f"skipped in CI, which forbids skips: {reason}", pytrace=False)
-    return None
+pytest_plugins = ["tests.forbid_skips"]
 
 
 @pytest.fixture(autouse=True)
