@@ -1,9 +1,32 @@
 """Host check, security headers and the local-redirect rule."""
 
+from typing import Any
+
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from quart_app.security import SECURITY_HEADERS, TrustedHosts, safe_next
+from quart_app.security import TrustedHosts, safe_next
+
+# README, "Headers on every response", word for word.
+README_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+# Every error page the app serves today: (method, path, request arguments, status).
+ERROR_PAGES = [
+    pytest.param("GET", "/nope", {}, 404, id="404-not-found"),
+    pytest.param("POST", "/logout", {"form": {"csrf_token": "forged"}}, 403, id="403-csrf"),
+    pytest.param("POST", "/profile", {"form": {"csrf_token": "x"}}, 405, id="405-method"),
+    pytest.param("GET", "/login", {"headers": {"Host": "evil.example"}}, 400, id="400-host"),
+    pytest.param("POST", "/login", {"form": {"username": "a" * 70_000}}, 413, id="413-size"),
+    pytest.param("POST", "/login", {"data": b"a=b", "headers": {"Content-Type": "text/plain"}},
+                 415, id="415-not-a-form"),
+]
 
 
 @pytest.mark.parametrize("host", ["localhost", "localhost:8000", "127.0.0.1:8000", "[::1]:8000"])
@@ -32,12 +55,30 @@ async def test_dot_prefixed_host_allows_subdomains(client: Client) -> None:
     assert (await client.get("/login", headers={"Host": "badexample.com"})).status_code == 400
 
 
-@pytest.mark.parametrize("path", ["/login", "/profile", "/nope", "/static/style.css"])
-async def test_every_response_has_security_headers(client: Client, path: str) -> None:
-    response = await client.get(path)
-    for name, value in SECURITY_HEADERS.items():
-        assert response.headers[name] == value
-    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+@pytest.mark.parametrize(
+    ("method", "path", "arguments", "status"),
+    [pytest.param("GET", "/login", {}, 200, id="200-page"),
+     pytest.param("GET", "/profile", {}, 302, id="302-redirect"),
+     pytest.param("GET", "/static/style.css", {}, 200, id="200-static"),
+     *ERROR_PAGES],
+)
+async def test_every_response_has_the_security_headers_the_readme_lists(
+    client: Client, method: str, path: str, arguments: dict[str, Any], status: int
+) -> None:
+    response = await client.open(path, method=method, **arguments)
+    assert response.status_code == status
+    assert {name: response.headers.get(name) for name in README_HEADERS} == README_HEADERS
+    assert {"camera=()", "microphone=()", "geolocation=()"} <= set(
+        response.headers["Permissions-Policy"].split(", "))
+
+
+@pytest.mark.parametrize(("method", "path", "arguments", "status"), ERROR_PAGES)
+async def test_error_pages_are_not_stored_by_caches(
+    client: Client, method: str, path: str, arguments: dict[str, Any], status: int
+) -> None:
+    response = await client.open(path, method=method, **arguments)
+    assert response.status_code == status
+    assert response.headers.get("Cache-Control") == "no-store"
 
 
 async def test_hsts_only_over_https(client: Client) -> None:
