@@ -1,20 +1,54 @@
 """The login → profile → logout flow, registration, and their answers to bad input."""
 
 import logging
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
 
 import pytest
+import time_machine
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from quart_app.auth import LOGIN_FAILED
 from quart_app.users import User, UserStore
 
-from .conftest import PASSWORD, AuthActions, csrf_from, jar_cookie, replay
+from .conftest import (
+    PASSWORD,
+    AuthActions,
+    cookie_attributes,
+    csrf_from,
+    jar_cookie,
+    replay,
+    set_cookie_headers,
+)
+
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+# Bad ``next`` values: other sites, scheme tricks, control characters, over-long paths.
+MALICIOUS_NEXT = [
+    "//evil.example",
+    "https://evil.example/",
+    "http:evil.example",
+    "\\\\evil.example",
+    "/\\evil.example",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    "javascript:alert(1)",
+    "evil.example",
+    "/" + "a" * 3000,
+]
 
 
 async def page(response: object) -> str:
     """The body of a test response as text."""
     return await response.get_data(as_text=True)  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.fixture
+def clock(time_machine: time_machine.TimeMachineFixture) -> time_machine.TimeMachineFixture:
+    """A stopped clock at START: nothing expires unless a test moves it."""
+    time_machine.move_to(START, tick=False)
+    return time_machine
 
 
 # --- index and profile ------------------------------------------------------------------
@@ -99,24 +133,20 @@ async def test_login_follows_a_safe_next(auth: AuthActions, user: User) -> None:
     assert response.headers["Location"] == "/profile?tab=sessions"
 
 
-@pytest.mark.parametrize(
-    "target",
-    [
-        "//evil.example",
-        "https://evil.example/",
-        "http:evil.example",
-        "\\\\evil.example",
-        "/\\evil.example",
-        "/\t/evil.example",
-        "/\n/evil.example",
-        "javascript:alert(1)",
-        "evil.example",
-        "/" + "a" * 3000,
-    ],
-)
+@pytest.mark.parametrize("target", MALICIOUS_NEXT)
 async def test_login_ignores_a_malicious_next(auth: AuthActions, user: User, target: str) -> None:
     response = await auth.login(next=target)
     assert response.status_code == 303
+    assert response.headers["Location"] == "/profile"
+
+
+@pytest.mark.parametrize("target", MALICIOUS_NEXT)
+async def test_login_page_sends_a_logged_in_user_to_the_profile_not_a_malicious_next(
+    auth: AuthActions, user: User, target: str
+) -> None:
+    await auth.login()
+    response = await auth.client.get("/login", query_string={"next": target})
+    assert response.status_code == 302
     assert response.headers["Location"] == "/profile"
 
 
@@ -163,6 +193,22 @@ async def test_failed_login_is_logged_without_the_password(
         await auth.login(password="wrong password!")
     assert "login failed for 'alice'" in caplog.text
     assert "wrong password!" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "typed_name", ["correct horse battery!", "Tr0ub4dor&3 hunter2", "pässwörd 🐎 staple"]
+)
+async def test_a_password_typed_as_the_username_is_never_logged(
+    auth: AuthActions, user: User, caplog: pytest.LogCaptureFixture, typed_name: str
+) -> None:
+    # Everything at INFO and above, and the app's own records down to DEBUG.
+    with caplog.at_level(logging.INFO), caplog.at_level(logging.DEBUG, logger="quart_app"):
+        response = await auth.login(typed_name, password="wrong password!")
+    assert response.status_code == 401
+    assert caplog.records, "the failed login was not logged at all"
+    for record in caplog.records:
+        assert typed_name not in record.getMessage()
+        assert typed_name not in repr(vars(record))
 
 
 @pytest.mark.parametrize(
@@ -333,16 +379,42 @@ async def test_register_is_404_when_disabled(client: Client) -> None:
 # --- users that change under a live session --------------------------------------------
 
 
-async def test_deleted_user_is_logged_out(auth: AuthActions, store: UserStore, user: User) -> None:
+async def test_deleted_user_is_logged_out_at_once_in_the_same_worker(
+    auth: AuthActions, store: UserStore, user: User, clock: time_machine.TimeMachineFixture
+) -> None:
     await auth.login()
     assert (await auth.client.get("/profile")).status_code == 200
     await store.delete("alice")
     assert (await auth.client.get("/profile")).status_code == 302
 
 
-async def test_password_change_invalidates_old_cookie(
-    app: Quart, auth: AuthActions, store: UserStore, user: User
+@pytest.mark.parametrize(
+    "revoke",
+    [pytest.param(lambda store: store.set_password("alice", "a brand new passphrase"),
+                  id="password-changed"),
+     pytest.param(lambda store: store.delete("alice"), id="user-deleted")],
+)
+async def test_a_revoked_session_has_its_cookie_deleted_in_the_same_response(
+    auth: AuthActions, store: UserStore, user: User, clock: time_machine.TimeMachineFixture,
+    revoke: Any,
 ) -> None:
+    await auth.login(remember=True)
+    assert (await auth.client.get("/profile")).status_code == 200
+    await revoke(store)
+    response = await auth.client.get("/profile")
+    assert response.status_code == 302
+    [header] = set_cookie_headers(response)
+    attributes = cookie_attributes(header)
+    assert (attributes["value"], attributes["max-age"]) == ("", "0")
+    assert parsedate_to_datetime(attributes["expires"]) < START
+
+
+async def test_password_change_ends_the_old_cookie_at_once_in_the_same_worker(
+    app: Quart, auth: AuthActions, store: UserStore, user: User,
+    clock: time_machine.TimeMachineFixture,
+) -> None:
+    # The clock stands still, so the worker's user memory (USER_CACHE_TTL) never expires
+    # here: only forgetting the user at the change can end the old session.
     await auth.login()
     assert (await auth.client.get("/profile")).status_code == 200
     old_cookie = jar_cookie(auth.client)
