@@ -15,9 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from argon2 import Parameters, Type
 from quart import Quart
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+
+from .passwords import PRODUCTION
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +47,15 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "SESSION_COOKIE_DOMAIN": None,
     "SESSION_REFRESH_EACH_REQUEST": False,
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    "PASSWORD_HASH_PARAMETERS": None,
+    "PASSWORD_HASH_CONCURRENCY": 1,
+    "PASSWORD_HASH_QUEUE": 8,
 }
 
 SESSION_BACKENDS: Final = ("cookie",)
+HASH_COSTS: Final = ("time_cost", "memory_cost", "parallelism")
+OWASP_MIN_MEMORY_KIB: Final = 19 * 1024
+OWASP_MIN_TIME_COST: Final = 2
 SAMESITE_VALUES: Final = ("Lax", "Strict", "None")
 ASYNC_DRIVERS: Final = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -86,7 +95,13 @@ def validate(config: dict[str, Any], instance_path: Path) -> None:
             "SESSION_BACKEND",
             f"must be one of {', '.join(SESSION_BACKENDS)}, got {config['SESSION_BACKEND']!r}",
         )
-    config["PROXY_FIX_HOPS"] = _non_negative_int("PROXY_FIX_HOPS", config["PROXY_FIX_HOPS"])
+    for key in ("PROXY_FIX_HOPS", "PASSWORD_HASH_QUEUE"):
+        config[key] = _non_negative_int(key, config[key])
+    if _non_negative_int("PASSWORD_HASH_CONCURRENCY", config["PASSWORD_HASH_CONCURRENCY"]) < 1:
+        raise ConfigError("PASSWORD_HASH_CONCURRENCY", "must be at least 1")
+    config["PASSWORD_HASH_PARAMETERS"] = _hash_parameters(
+        config["PASSWORD_HASH_PARAMETERS"], testing=config.get("TESTING") is True
+    )
     config["USER_CACHE_TTL"] = _cache_ttl(config["USER_CACHE_TTL"])
     config["TRUSTED_HOSTS"] = _host_list(config["TRUSTED_HOSTS"])
     _check_cookie(config)
@@ -103,6 +118,27 @@ def _duration(key: str, value: object) -> timedelta:
     if value <= timedelta(0):
         raise ConfigError(key, f"must be positive, got {value.total_seconds():g} seconds")
     return value
+
+
+def _hash_parameters(value: object, *, testing: bool) -> Parameters:
+    """argon2id costs: RFC 9106's low-memory profile unless stronger ones are given.
+
+    Anything below OWASP's floor (19 MiB, t=2) is refused, except in tests,
+    which hash with cheap parameters where hashing is not what they test.
+    """
+    if value is None:
+        return PRODUCTION
+    if not isinstance(value, Mapping) or set(value) != set(HASH_COSTS):
+        raise ConfigError("PASSWORD_HASH_PARAMETERS",
+                          f"must be a mapping of {', '.join(HASH_COSTS)}, got {value!r}")
+    costs = {key: _non_negative_int(f"PASSWORD_HASH_PARAMETERS.{key}", value[key])
+             for key in HASH_COSTS}
+    if not testing and (costs["memory_cost"] < OWASP_MIN_MEMORY_KIB
+                        or costs["time_cost"] < OWASP_MIN_TIME_COST or costs["parallelism"] < 1):
+        raise ConfigError("PASSWORD_HASH_PARAMETERS",
+                          f"below OWASP's minimum (memory_cost >= {OWASP_MIN_MEMORY_KIB}, "
+                          f"time_cost >= {OWASP_MIN_TIME_COST}): {costs}")
+    return Parameters(type=Type.ID, version=19, salt_len=16, hash_len=32, **costs)
 
 
 def _non_negative_int(key: str, value: object) -> int:

@@ -4,15 +4,17 @@ import contextlib
 import logging
 from typing import Final
 
-from quart import Quart, ResponseReturnValue, g, render_template
+from quart import Quart, ResponseReturnValue, g, render_template, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from .auth import load_logged_in_user
+from .passwords import HashingBusyError
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS: Final = "5"
+HASHING_RETRY_AFTER_SECONDS: Final = "2"
 
 
 def init_app(app: Quart) -> None:
@@ -34,6 +36,15 @@ def init_app(app: Quart) -> None:
         )
         page = await render_template("error.html", error=unavailable)
         return page, 503, {"Retry-After": RETRY_AFTER_SECONDS}
+
+    @app.errorhandler(HashingBusyError)
+    async def hashing_busy(error: HashingBusyError) -> ResponseReturnValue:
+        log.warning("refused %s %s: password hashing queue full", request.method, request.path)
+        busy = ServiceUnavailable(
+            "Too many people are logging in right now. Please try again in a moment."
+        )
+        page = await render_template("error.html", error=busy)
+        return page, 503, {"Retry-After": HASHING_RETRY_AFTER_SECONDS}
 
     @app.errorhandler(InternalServerError)
     async def internal_error(error: InternalServerError) -> ResponseReturnValue:

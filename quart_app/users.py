@@ -104,6 +104,7 @@ class UserStore:
     async def close(self) -> None:
         """Release pooled connections at shutdown."""
         await self.engine.dispose()
+        self.hasher.close()
 
     async def get(self, user_id: int) -> User | None:
         """Load a user by id: the check on every logged-in request, cached briefly."""
@@ -229,17 +230,23 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def build_store(database_url: str, cache_ttl: float = 0) -> UserStore:
+def build_store(database_url: str, hasher: PasswordHasher | None = None,
+                cache_ttl: float = 0) -> UserStore:
     """Create the engine (it connects lazily, inside the serving loop) and the store."""
     engine = create_async_engine(database_url, pool_pre_ping=False)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
-    return UserStore(engine, PasswordHasher(), UserCache(cache_ttl))
+    return UserStore(engine, hasher or PasswordHasher(), UserCache(cache_ttl))
 
 
 def init_app(app: Quart) -> None:
     """Attach the store and tie its schema and connections to the serving lifecycle."""
-    store = build_store(app.config["DATABASE_URL"], app.config["USER_CACHE_TTL"])
+    hasher = PasswordHasher(
+        app.config["PASSWORD_HASH_PARAMETERS"],
+        concurrency=app.config["PASSWORD_HASH_CONCURRENCY"],
+        max_waiting=app.config["PASSWORD_HASH_QUEUE"],
+    )
+    store = build_store(app.config["DATABASE_URL"], hasher, app.config["USER_CACHE_TTL"])
     app.extensions[EXTENSION_KEY] = store
 
     @app.before_serving

@@ -22,6 +22,9 @@ SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery"
 COOKIE = "__Host-session"
 POSTGRES = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# Real argon2id at a cost a test can afford (start-up makes a dummy hash, most tests log in);
+# tests about hashing itself use the production parameters (tests/test_passwords.py).
+CHEAP_HASHING = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 pytest_plugins = ["tests.forbid_skips"]
@@ -60,6 +63,8 @@ def config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
     return {
         "SECRET_KEY": SECRET_KEY,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'users.db'}",
+        "TESTING": True,
+        "PASSWORD_HASH_PARAMETERS": CHEAP_HASHING,
         **(marker.kwargs if marker else {}),
     }
 

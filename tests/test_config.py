@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import Type
 
 from quart_app import create_app
 from quart_app.config import ConfigError
@@ -58,6 +59,37 @@ def test_default_database_lives_in_the_instance_folder(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "costs",
+    [{"time_cost": 1, "memory_cost": 65536, "parallelism": 4},
+     {"time_cost": 3, "memory_cost": 19 * 1024 - 1, "parallelism": 4},
+     {"time_cost": 3, "memory_cost": 65536, "parallelism": 0}],
+)
+def test_hashing_below_owasps_minimum_is_refused_outside_tests(
+    config: dict[str, Any], costs: dict[str, int]
+) -> None:
+    with pytest.raises(ConfigError, match="below OWASP's minimum"):
+        create_app({**config, "TESTING": False, "PASSWORD_HASH_PARAMETERS": costs})
+
+
+def test_stronger_hashing_can_be_set_from_the_environment(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUART_PASSWORD_HASH_PARAMETERS",
+                       '{"time_cost": 4, "memory_cost": 131072, "parallelism": 4}')
+    del config["PASSWORD_HASH_PARAMETERS"]
+    parameters = create_app(config).config["PASSWORD_HASH_PARAMETERS"]
+    assert (parameters.type, parameters.time_cost, parameters.memory_cost,
+            parameters.parallelism) == (Type.ID, 4, 131072, 4)
+
+
+def test_hashing_defaults_to_rfc_9106_low_memory(config: dict[str, Any]) -> None:
+    del config["PASSWORD_HASH_PARAMETERS"]
+    parameters = create_app(config).config["PASSWORD_HASH_PARAMETERS"]
+    assert (parameters.type, parameters.time_cost, parameters.memory_cost,
+            parameters.parallelism) == (Type.ID, 3, 65536, 4)
+
+
+@pytest.mark.parametrize(
     ("key", "value", "message"),
     [
         ("SECRET_KEY", "short", "at least 32"),
@@ -82,6 +114,13 @@ def test_default_database_lives_in_the_instance_folder(tmp_path: Path) -> None:
         ("DATABASE_URL", "not a url", "not a database URL"),
         ("DATABASE_URL", "mysql://db/users", "sqlite or postgresql"),
         ("DATABASE_URL", "sqlite+pysqlite:///x.db", "driver must be"),
+        ("PASSWORD_HASH_CONCURRENCY", 0, "at least 1"),
+        ("PASSWORD_HASH_CONCURRENCY", "2", ">= 0"),
+        ("PASSWORD_HASH_QUEUE", -1, ">= 0"),
+        ("PASSWORD_HASH_PARAMETERS", "strong", "mapping of"),
+        ("PASSWORD_HASH_PARAMETERS", {"time_cost": 3}, "mapping of"),
+        ("PASSWORD_HASH_PARAMETERS", {"time_cost": "3", "memory_cost": 65536,
+                                      "parallelism": 4}, ">= 0"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(

@@ -120,12 +120,12 @@ def http2_status_of_unfinished_upload(sock: socket.socket) -> str:
     sock.sendall(conn.data_to_send())
     unsent = LIMIT + 8192
     while True:
-        window = min(unsent, conn.local_flow_control_window(1), conn.max_outbound_frame_size)
-        if window > 0:
-            conn.send_data(1, b"a" * window)
-            unsent -= window
+        while (size := min(unsent, conn.local_flow_control_window(1),
+                           conn.max_outbound_frame_size)) > 0:
+            conn.send_data(1, b"a" * size)
+            unsent -= size
         sock.sendall(conn.data_to_send())
-        data = sock.recv(65536)
+        data = sock.recv(65536)  # a window update, or the answer
         if not data:
             raise AssertionError("connection closed without a response")
         for event in conn.receive_data(data):

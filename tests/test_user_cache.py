@@ -6,6 +6,7 @@ import pytest
 import time_machine
 from quart import Quart
 
+from quart_app.passwords import PasswordHasher
 from quart_app.user_cache import MAX_ENTRIES, UserCache
 from quart_app.users import User, UserStore, build_store
 
@@ -74,7 +75,8 @@ async def test_a_change_made_by_another_worker_counts_within_the_ttl(
 ) -> None:
     await auth.login()
     assert (await auth.client.get("/profile")).status_code == 200
-    other_worker = build_store(app.config["DATABASE_URL"])
+    other_worker = build_store(app.config["DATABASE_URL"],
+                               PasswordHasher(app.config["PASSWORD_HASH_PARAMETERS"]))
     try:
         await other_worker.set_password("alice", PASSWORD + " changed")
     finally:

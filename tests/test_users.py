@@ -73,6 +73,7 @@ async def test_set_password_bumps_the_session_version(store: UserStore) -> None:
     assert await store.authenticate("alice", PASSWORD) is None
 
 
+@pytest.mark.config(PASSWORD_HASH_PARAMETERS=None)
 async def test_login_rehashes_weaker_hashes(store: UserStore) -> None:
     await store.create("alice", PASSWORD)
     weak = Argon2(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
