@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from .conftest import COOKIE, PASSWORD, cookie_attributes, csrf_from
-from .live_server import LiveServer, live_server, run_cli
+from .live_server import LiveServer, create_user, live_server, run_cli
 
 pytestmark = pytest.mark.server
 
@@ -152,3 +152,24 @@ async def test_login_and_logout_are_logged_without_secrets(tmp_path: Path) -> No
     assert "not the password" not in log
     assert session_value is not None
     assert session_value not in log
+
+
+STORM: Final = 50
+
+
+async def test_a_login_storm_is_answered_in_full_with_fast_503s_past_the_queue(
+    tmp_path: Path,
+) -> None:
+    """Production argon2 costs, 2 workers, 50 logins at once: every one gets an answer."""
+    async with live_server(tmp_path / "instance") as server:
+        await create_user(server, "alice", PASSWORD)
+        visitors = [Visitor(server) for _ in range(STORM)]
+        tokens = [csrf_from((await v.request("GET", "/login")).text) for v in visitors]
+        form = {"username": "alice", "password": PASSWORD}
+        answers = await asyncio.gather(*(
+            v.request("POST", "/login", data={**form, "csrf_token": token})
+            for v, token in zip(visitors, tokens, strict=True)
+        ))
+    statuses = [answer.status_code for answer in answers]
+    assert set(statuses) == {303, 503}, "some logged in, the rest were refused at once"
+    assert all(a.headers["retry-after"] == "2" for a in answers if a.status_code == 503)
