@@ -1,0 +1,63 @@
+"""The seam for server-side session stores: a small protocol every store implements.
+
+Modelled on Django's ``SessionBase`` (``must_create`` versus update-only saves)
+and Flask-Session's server-side interface, without their faults: a record's
+lifetime is whatever the session policy allows (never one fixed TTL), and an
+update can never bring back a record that was deleted while a request was in
+flight. Records are opaque strings here; serialising them is the session
+interface's job. Every store keeps an index of each user's session ids so
+one user's sessions can be listed and ended together.
+"""
+
+from typing import Final, Protocol
+
+# 32 random bytes from ``secrets``, base64url without padding: 256 bits.
+SESSION_ID_BYTES: Final = 32
+SESSION_ID_LENGTH: Final = 43
+
+
+class SessionStoreUnavailableError(Exception):
+    """The store did not answer in time or refused the connection."""
+
+
+class SessionStore(Protocol):
+    """Where server-side session records live; every method may raise ``…UnavailableError``."""
+
+    async def load(self, session_id: str) -> str | None:
+        """The record, or None when it does not exist or has expired; never creates one."""
+        ...
+
+    async def save(self, session_id: str, record: str, user_id: int, expires_at: int, *,
+                   must_create: bool) -> bool:
+        """Write a record that expires at ``expires_at`` (epoch seconds).
+
+        ``must_create``: succeed only if the id is unused (a new session).
+        Otherwise succeed only if the record still exists (an update), so a
+        request in flight while its session was revoked cannot resurrect it.
+        Returns whether the record was written.
+        """
+        ...
+
+    async def delete(self, session_id: str) -> None:
+        """Remove one record (logout, rotation); a missing one is not an error."""
+        ...
+
+    async def user_session_ids(self, user_id: int) -> list[str]:
+        """The ids of one user's live sessions, sorted; expired ones are dropped from the index."""
+        ...
+
+    async def delete_user_sessions(self, user_id: int) -> int:
+        """End every session of one user; returns how many records were removed."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise ``SessionStoreUnavailableError`` unless the store answers (health checks)."""
+        ...
+
+    async def open(self) -> None:
+        """Connect at start-up, inside the serving event loop."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections at shutdown."""
+        ...
