@@ -1,0 +1,148 @@
+"""A session store inside one process: for tests and a single worker, never for scale-out.
+
+Records vanish with the process and are invisible to other workers, so the
+``memory`` backend is test-only. It keeps the same contract as the Redis
+store (``tests/sessions/test_store_contract.py`` runs one suite against
+both), so the app's behaviour under test is the behaviour in production.
+"""
+
+import heapq
+import time
+from dataclasses import dataclass
+from typing import Final
+
+DEFAULT_MAX_RECORDS: Final = 100_000
+
+
+@dataclass(slots=True)
+class _Entry:
+    record: str
+    user_id: int
+    expires_at: int
+
+
+class MemoryStore:
+    """``SessionStore`` in a dict, judged by ``time.time()`` so tests can move the clock.
+
+    A record is alive while ``time.time() < expires_at``; once the clock
+    reaches ``expires_at`` it is gone for every method and leaves its
+    user's index.
+
+    Bounded: at most ``max_records`` records. When a new record would exceed
+    that, the expired ones are dropped first (they always are), then the
+    record that expires soonest is evicted: a login is never refused, and
+    the session that loses is the one with the least life left (the same
+    choice as Redis's ``volatile-ttl`` policy). Eviction logs that user
+    out, so size the bound well above the expected number of sessions.
+
+    There are no locks: every method runs without an ``await`` between
+    reading and writing, so coroutines on the one event loop cannot
+    interleave inside a method.
+    """
+
+    def __init__(self, max_records: int = DEFAULT_MAX_RECORDS) -> None:
+        if max_records < 1:
+            raise ValueError(f"max_records must be at least 1, got {max_records}")
+        self.max_records = max_records
+        self._records: dict[str, _Entry] = {}
+        self._users: dict[int, set[str]] = {}
+        # (expires_at, session_id), soonest first. Updates and deletions leave stale
+        # entries behind (skipped when popped); the heap is rebuilt once they dominate.
+        self._expiries: list[tuple[int, str]] = []
+
+    async def load(self, session_id: str) -> str | None:
+        """The record, or None when unknown or expired; reading never creates one."""
+        self._drop_expired(time.time())
+        entry = self._records.get(session_id)
+        return None if entry is None else entry.record
+
+    async def save(self, session_id: str, record: str, user_id: int, expires_at: int, *,
+                   must_create: bool) -> bool:
+        """Create (``must_create``) or update a record; see ``SessionStore.save``.
+
+        A session whose ``expires_at`` is not in the future is never stored:
+        an update deletes the record and returns False (the session has
+        ended, as if it had expired), and a creation raises ``ValueError``,
+        because callers read False from a creation as an id collision and
+        would retry forever with new ids.
+        """
+        now = time.time()
+        self._drop_expired(now)
+        if expires_at <= now:
+            if must_create:
+                raise ValueError(f"a new session must expire in the future, not at {expires_at}")
+            self._remove(session_id)
+            return False
+        existing = self._records.get(session_id)
+        if (existing is not None) == must_create:
+            return False  # an id in use for a creation, or a vanished record for an update
+        if existing is None:
+            if len(self._records) >= self.max_records:
+                self._evict_soonest()
+        elif existing.user_id != user_id:
+            self._unindex(session_id, existing.user_id)
+        self._records[session_id] = _Entry(record, user_id, expires_at)
+        self._users.setdefault(user_id, set()).add(session_id)
+        heapq.heappush(self._expiries, (expires_at, session_id))
+        self._compact()
+        return True
+
+    async def delete(self, session_id: str) -> None:
+        """Remove one record (logout, rotation); a missing one is not an error."""
+        self._remove(session_id)
+
+    async def user_session_ids(self, user_id: int) -> list[str]:
+        """One user's live session ids, sorted, so a page can list and end them."""
+        self._drop_expired(time.time())
+        return sorted(self._users.get(user_id, ()))
+
+    async def delete_user_sessions(self, user_id: int) -> int:
+        """End every session of one user (password change, "log out everywhere")."""
+        self._drop_expired(time.time())
+        session_ids = self._users.pop(user_id, set())
+        for session_id in session_ids:
+            del self._records[session_id]
+        return len(session_ids)
+
+    async def ping(self) -> None:
+        """Always answers: memory in this process cannot be unreachable."""
+
+    async def open(self) -> None:
+        """Nothing to connect; present so the app can treat every store alike."""
+
+    async def close(self) -> None:
+        """Nothing to release; records stay for as long as the object lives."""
+
+    def _remove(self, session_id: str) -> None:
+        entry = self._records.pop(session_id, None)
+        if entry is not None:
+            self._unindex(session_id, entry.user_id)
+
+    def _unindex(self, session_id: str, user_id: int) -> None:
+        session_ids = self._users[user_id]
+        session_ids.discard(session_id)
+        if not session_ids:
+            del self._users[user_id]
+
+    def _is_current(self, expires_at: int, session_id: str) -> bool:
+        entry = self._records.get(session_id)
+        return entry is not None and entry.expires_at == expires_at
+
+    def _drop_expired(self, now: float) -> None:
+        while self._expiries and self._expiries[0][0] <= now:
+            expires_at, session_id = heapq.heappop(self._expiries)
+            if self._is_current(expires_at, session_id):
+                self._remove(session_id)
+
+    def _evict_soonest(self) -> None:
+        while self._expiries:
+            expires_at, session_id = heapq.heappop(self._expiries)
+            if self._is_current(expires_at, session_id):
+                self._remove(session_id)
+                return
+
+    def _compact(self) -> None:
+        """Rebuild the heap once stale entries outnumber live ones: memory stays O(records)."""
+        if len(self._expiries) > 2 * len(self._records) + 64:
+            self._expiries = [(e.expires_at, sid) for sid, e in self._records.items()]
+            heapq.heapify(self._expiries)

@@ -1,0 +1,217 @@
+"""The production session store: Redis, shared by every worker and every machine.
+
+Keys, under the configured prefix:
+
+- ``{prefix}s:{session_id}``: the record (a string), expiring at the session's
+  absolute ``expires_at`` (``SET ... EXAT``), so Redis itself forgets it.
+- ``{prefix}u:{user_id}``: a sorted set of that user's session ids scored by
+  expiry; the set itself expires with its latest member.
+
+Every write that touches both is one Lua script, so no crash or concurrent
+request can leave a record without its index entry. Index entries of
+records deleted one by one (logout, rotation) are cleaned lazily by the next
+``save`` or ``user_session_ids`` of that user.
+
+Redis Cluster is out of scope: the scripts reach record keys they do not
+declare, and a user's keys are not co-located in one hash slot.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from .store import SessionStoreUnavailableError
+
+# The most any one call may take, whatever redis-py's own timeouts and retry do.
+OPERATION_TIMEOUT: Final = 2.0
+
+# KEYS: record, index. ARGV: record, expires_at, now, session_id, NX|XX.
+_SAVE: Final = """
+if not redis.call('SET', KEYS[1], ARGV[1], ARGV[5], 'EXAT', ARGV[2]) then
+    return 0
+end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+local latest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+redis.call('EXPIREAT', KEYS[2], latest[2])
+return 1
+"""
+
+# KEYS: index. ARGV: now, record key prefix. Returns the ids whose records still exist.
+_LIVE_IDS: Final = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local live = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    if redis.call('EXISTS', ARGV[2] .. id) == 1 then
+        live[#live + 1] = id
+    else
+        redis.call('ZREM', KEYS[1], id)
+    end
+end
+return live
+"""
+
+# KEYS: index. ARGV: record key prefix. Returns how many records existed.
+_DELETE_USER: Final = """
+local deleted = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    deleted = deleted + redis.call('DEL', ARGV[1] .. id)
+end
+redis.call('DEL', KEYS[1])
+return deleted
+"""
+
+
+class RedisStore:
+    """``SessionStore`` on Redis, where every failure is ``SessionStoreUnavailableError``.
+
+    Each call is bounded: socket connect and read timeouts of ``timeout``
+    seconds, one immediate retry on a fresh connection after a connection
+    error, and ``OPERATION_TIMEOUT`` over the whole call (which also caps
+    redis-py's own 10 s "relaxed" timeouts during server maintenance).
+
+    The retry is what picks up a restarted Redis at the first request:
+    redis-py 8 speaks RESP3 with maintenance notifications on "auto", and
+    then skips its check of pooled connections at checkout, so a dead one
+    is only found by using it. A timeout is not retried: the server may
+    have run the command, and a creation run twice would report a
+    collision that never happened. No ``health_check_interval``: the
+    retry already covers stale connections without a PING per idle call.
+    """
+
+    def __init__(self, url: str, prefix: str, *, timeout: float = 1.0) -> None:
+        self._url = url  # may hold a password: never shown
+        self.prefix = prefix
+        self.timeout = timeout
+        self._client: Redis | None = None
+        self._save: AsyncScript | None = None
+        self._live_ids: AsyncScript | None = None
+        self._delete_user: AsyncScript | None = None
+        self._where = _without_credentials(url)
+
+    async def open(self) -> None:
+        """Create the client inside the serving loop; connections open on first use.
+
+        Redis being down at start-up is therefore not fatal: the app starts,
+        answers 503 where it needs sessions, and recovers when Redis does.
+        """
+        self._client = Redis.from_url(
+            self._url,
+            socket_timeout=self.timeout,
+            socket_connect_timeout=self.timeout,
+            retry=Retry(NoBackoff(), 1, (RedisConnectionError,)),
+            decode_responses=True,
+        )
+        self._save = self._client.register_script(_SAVE)
+        self._live_ids = self._client.register_script(_LIVE_IDS)
+        self._delete_user = self._client.register_script(_DELETE_USER)
+
+    async def close(self) -> None:
+        """Close the connection pool at shutdown."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def load(self, session_id: str) -> str | None:
+        """The record, or None when unknown or expired (Redis expires it); never creates one."""
+        record: str | None = await self._call(lambda c: c.get(self._record_key(session_id)))
+        return record
+
+    async def save(self, session_id: str, record: str, user_id: int, expires_at: int, *,
+                   must_create: bool) -> bool:
+        """Create (``SET NX``) or update (``SET XX``) a record and index it, atomically.
+
+        A session whose ``expires_at`` is not in the future is never stored:
+        an update deletes the record and returns False (the session has
+        ended, as if it had expired), and a creation raises ``ValueError``,
+        because callers read False from a creation as an id collision and
+        would retry forever with new ids.
+        """
+        now = time.time()
+        if expires_at <= now:
+            if must_create:
+                raise ValueError(f"a new session must expire in the future, not at {expires_at}")
+            await self.delete(session_id)
+            return False
+        script = self._script(self._save)
+        written = await self._call(lambda c: script(
+            keys=[self._record_key(session_id), self._index_key(user_id)],
+            args=[record, expires_at, repr(now), session_id, "NX" if must_create else "XX"],
+            client=c,
+        ))
+        return bool(written)
+
+    async def delete(self, session_id: str) -> None:
+        """Remove one record (logout, rotation); its index entry goes lazily."""
+        await self._call(lambda c: c.delete(self._record_key(session_id)))
+
+    async def user_session_ids(self, user_id: int) -> list[str]:
+        """One user's live session ids, sorted; expired and deleted ones leave the index.
+
+        ``now`` is the app's clock, not Redis's, so index expiry agrees with
+        the session policy (and with a test's moved clock).
+        """
+        script = self._script(self._live_ids)
+        live: list[str] = await self._call(lambda c: script(
+            keys=[self._index_key(user_id)], args=[repr(time.time()), self._record_key("")],
+            client=c,
+        ))
+        return sorted(live)
+
+    async def delete_user_sessions(self, user_id: int) -> int:
+        """End every session of one user in one atomic step; returns how many existed."""
+        script = self._script(self._delete_user)
+        deleted = await self._call(lambda c: script(
+            keys=[self._index_key(user_id)], args=[self._record_key("")], client=c,
+        ))
+        return int(deleted)
+
+    async def ping(self) -> None:
+        """Raise ``SessionStoreUnavailableError`` unless Redis answers, for health checks."""
+        await self._call(lambda c: c.ping())
+
+    def _record_key(self, session_id: str) -> str:
+        return f"{self.prefix}s:{session_id}"
+
+    def _index_key(self, user_id: int) -> str:
+        return f"{self.prefix}u:{user_id}"
+
+    @staticmethod
+    def _script(script: AsyncScript | None) -> AsyncScript:
+        if script is None:
+            raise RuntimeError("RedisStore.open() was not awaited")
+        return script
+
+    async def _call(self, operation: Callable[[Redis], Awaitable[Any]]) -> Any:
+        """Run one Redis operation within ``OPERATION_TIMEOUT``; any failure is an outage."""
+        client = self._client
+        if client is None:
+            raise RuntimeError("RedisStore.open() was not awaited")
+        try:
+            async with asyncio.timeout(OPERATION_TIMEOUT):
+                return await operation(client)
+        except (RedisError, OSError, TimeoutError) as error:
+            raise SessionStoreUnavailableError(
+                f"Redis at {self._where} did not answer: {type(error).__name__}"
+            ) from None
+
+
+def _without_credentials(url: str) -> str:
+    """The URL's scheme, host, port and path only: never a password in a log line."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{parts.hostname or 'localhost'}{port}{parts.path}"
