@@ -7,7 +7,19 @@ from typing import Any
 
 from quart import Quart
 
-from . import auth, cli, csrf, errors, health, http_guard, security, sessions, templating, users
+from . import (
+    auth,
+    cli,
+    csrf,
+    errors,
+    health,
+    http_guard,
+    identity,
+    security,
+    sessions,
+    templating,
+    users,
+)
 from .config import load_config
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -27,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     sessions.init_app(app)
     users.init_app(app)
     csrf.init_app(app)
+    app.before_request(identity.load_logged_in_user)
     templating.init_app(app)
     errors.init_app(app)
     app.register_blueprint(auth.bp)

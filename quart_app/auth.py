@@ -1,35 +1,30 @@
-"""The tutorial's flow: register, log in, see your profile, log out.
+"""The tutorial's flow as routes only: register, log in, see your profile, log out.
 
-``load_logged_in_user`` runs before every request and is the only place that
-turns a session into a user: it applies the server-side lifetimes and the
-user's session version, so a view only ever asks ``current_user()``.
+Views ask ``identity`` who is logged in and call its verbs; they never touch
+session internals.
 """
 
-import functools
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Final
-from urllib.parse import urlencode
 
 from quart import (
     Blueprint,
     ResponseReturnValue,
     abort,
     current_app,
-    flash,
-    g,
     redirect,
     render_template,
     request,
     session,
 )
 
+from .identity import current_user, login_required, login_user, logout_user
 from .passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
 from .passwords import password_problem
 from .security import safe_next
-from .sessions import Verdict, get_policy
-from .sessions.policy import LOGGED_IN_AT, USER_ID, VERSION
-from .users import User, UsernameTakenError, get_store, username_problem
+from .sessions import get_policy
+from .sessions.policy import LOGGED_IN_AT
+from .users import UsernameTakenError, get_store, username_problem
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -41,51 +36,6 @@ PASSWORDS_DIFFER: Final = "The two passwords do not match."
 NAME_TAKEN: Final = "That username is taken. Choose another one."
 MAX_USERNAME_LENGTH: Final = 64
 
-type View = Callable[..., Awaitable[ResponseReturnValue]]
-
-
-def current_user() -> User | None:
-    """The logged-in user of this request, or None for an anonymous visitor."""
-    user: User | None = g.get("user")
-    return user
-
-
-def login_required(view: View) -> View:
-    """Send anonymous visitors to the login page, remembering where they wanted to go."""
-
-    @functools.wraps(view)
-    async def wrapped(*args: object, **kwargs: object) -> ResponseReturnValue:
-        if current_user() is None:
-            target = request.full_path.removesuffix("?")
-            return redirect("/login?" + urlencode({"next": target}, safe="/"), 302)
-        return await view(*args, **kwargs)
-
-    return wrapped
-
-
-@bp.before_app_request
-async def load_logged_in_user() -> None:
-    """Accept the session only while every server-side rule still holds."""
-    g.user = None
-    if request.endpoint == "static":
-        return
-    policy = get_policy()
-    verdict = policy.check(session)
-    if verdict is Verdict.ANONYMOUS:
-        return
-    if verdict is not Verdict.VALID:
-        log.info("session refused: %s", verdict)
-        session.clear()
-        return
-    user = await get_store().get(int(session[USER_ID]))
-    if user is None or user.session_version != int(session[VERSION]):
-        log.info("session refused: user deleted or sessions revoked")
-        session.clear()
-        return
-    policy.touch(session)
-    g.user = user
-
-
 @bp.get("/")
 async def index() -> ResponseReturnValue:
     """Send people where they can act: their profile, or the login form."""
@@ -95,7 +45,8 @@ async def index() -> ResponseReturnValue:
 async def render_login(status: int = 200, error: str | None = None, username: str = "",
                        target: str | None = None) -> ResponseReturnValue:
     """The login form, with the message and the name already typed when it failed."""
-    page = await render_template("login.html", error=error, username=username, next=target)
+    page = await render_template("login.html", error=error, username=username, next=target,
+                                 registered="registered" in request.args)
     return page, status
 
 
@@ -123,10 +74,7 @@ async def login() -> ResponseReturnValue:
     if user is None:
         log.warning("login failed for %s", _loggable_name(username))
         return await render_login(401, LOGIN_FAILED, username, target)
-    session.clear()
-    get_policy().start(session, user.id, user.username, user.session_version,
-                       remember="remember" in form)
-    log.info("login user_id=%d remember=%s", user.id, session.permanent)
+    await login_user(user, remember="remember" in form)
     return redirect(target or "/profile", 303)
 
 
@@ -144,11 +92,8 @@ async def profile() -> ResponseReturnValue:
 
 @bp.post("/logout")
 async def logout() -> ResponseReturnValue:
-    """End the session and delete the cookie (``clear`` leaves nothing to re-set)."""
-    user = current_user()
-    session.clear()
-    if user is not None:
-        log.info("logout user_id=%d", user.id)
+    """End the session, server-side too, and delete the cookie."""
+    await logout_user()
     return redirect("/logout", 303)
 
 
@@ -188,8 +133,7 @@ async def register() -> ResponseReturnValue:
     except UsernameTakenError:
         return await render_template("register.html", error=NAME_TAKEN, username=username), 409
     log.info("registered user_id=%d", user.id)
-    await flash("Account created. You can log in now.")
-    return redirect("/login", 303)
+    return redirect("/login?registered", 303)
 
 
 def _loggable_name(username: str) -> str:

@@ -14,13 +14,16 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from argon2 import Parameters, Type
 from quart import Quart
+from redis.asyncio.connection import parse_url
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from .passwords import PRODUCTION
+from .sessions import BACKENDS, TEST_ONLY_BACKENDS
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,8 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "SECRET_KEY": None,
     "SECRET_KEY_FALLBACKS": [],
     "SESSION_BACKEND": "cookie",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "SESSION_KEY_PREFIX": "quart_app:",
     "DATABASE_URL": None,
     "PERMANENT_SESSION_LIFETIME": timedelta(days=7),
     "SESSION_IDLE_TIMEOUT": timedelta(minutes=30),
@@ -52,7 +57,8 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "PASSWORD_HASH_QUEUE": 8,
 }
 
-SESSION_BACKENDS: Final = ("cookie",)
+REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
+MAX_PREFIX_LENGTH: Final = 64
 HASH_COSTS: Final = ("time_cost", "memory_cost", "parallelism")
 OWASP_MIN_MEMORY_KIB: Final = 19 * 1024
 OWASP_MIN_TIME_COST: Final = 2
@@ -90,11 +96,7 @@ def validate(config: dict[str, Any], instance_path: Path) -> None:
                 "SESSION_REFRESH_EACH_REQUEST"):
         if not isinstance(config[key], bool):
             raise ConfigError(key, f"must be true or false, got {config[key]!r}")
-    if config["SESSION_BACKEND"] not in SESSION_BACKENDS:
-        raise ConfigError(
-            "SESSION_BACKEND",
-            f"must be one of {', '.join(SESSION_BACKENDS)}, got {config['SESSION_BACKEND']!r}",
-        )
+    _session_backend(config)
     for key in ("PROXY_FIX_HOPS", "PASSWORD_HASH_QUEUE"):
         config[key] = _non_negative_int(key, config[key])
     if _non_negative_int("PASSWORD_HASH_CONCURRENCY", config["PASSWORD_HASH_CONCURRENCY"]) < 1:
@@ -139,6 +141,47 @@ def _hash_parameters(value: object, *, testing: bool) -> Parameters:
                           f"below OWASP's minimum (memory_cost >= {OWASP_MIN_MEMORY_KIB}, "
                           f"time_cost >= {OWASP_MIN_TIME_COST}): {costs}")
     return Parameters(type=Type.ID, version=19, salt_len=16, hash_len=32, **costs)
+
+
+def _session_backend(config: dict[str, Any]) -> None:
+    backend = config["SESSION_BACKEND"]
+    offered = [name for name in BACKENDS if name not in TEST_ONLY_BACKENDS]
+    if backend not in BACKENDS:
+        raise ConfigError("SESSION_BACKEND",
+                          f"must be one of {', '.join(offered)}, got {backend!r}")
+    if backend in TEST_ONLY_BACKENDS and config.get("TESTING") is not True:
+        raise ConfigError("SESSION_BACKEND", f"{backend} keeps sessions inside one process and "
+                          f"is for tests only; use one of {', '.join(offered)}")
+    prefix = config["SESSION_KEY_PREFIX"]
+    if not isinstance(prefix, str) or not prefix or len(prefix) > MAX_PREFIX_LENGTH:
+        raise ConfigError("SESSION_KEY_PREFIX",
+                          f"must be 1 to {MAX_PREFIX_LENGTH} characters, got {prefix!r}")
+    if backend == "redis":
+        config["REDIS_URL"] = _redis_url(config["REDIS_URL"])
+
+
+def _redis_url(value: object) -> str:
+    """Check the URL's form at start-up; the connection itself may come later."""
+    if not isinstance(value, str):
+        raise ConfigError("REDIS_URL", f"must be a URL string, got {type(value).__name__}")
+    shown = _redacted(value)
+    if urlsplit(value).scheme not in REDIS_SCHEMES:
+        raise ConfigError("REDIS_URL", f"must start with redis://, rediss:// or unix://, "
+                          f"got {shown!r}")
+    try:
+        parse_url(value)
+    except (ValueError, TypeError) as error:
+        raise ConfigError("REDIS_URL", f"{shown!r} is not a Redis URL: {error}") from None
+    return value
+
+
+def _redacted(url: str) -> str:
+    """A URL with any password replaced, fit for an error line or a log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def _non_negative_int(key: str, value: object) -> int:

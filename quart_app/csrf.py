@@ -2,16 +2,21 @@
 
 A browser tells us where an unsafe request came from (``Sec-Fetch-Site``, or
 ``Origin`` in older browsers); anything cross-site is refused before the body
-is read. Every unsafe request must also carry the token stored in the
-session, so a forged form fails even where those headers are missing.
+is read. Every unsafe request must also carry a token: a logged-in session's
+own (made at login), or, for an anonymous visitor (the login and registration
+forms), one kept in its own signed ``__Host-csrf`` cookie, so that anonymous
+page views never create a session, let alone a server-side record. That
+cookie is deleted at login: nothing from before the login stays valid.
 """
 
+import hashlib
 import hmac
 import logging
 import secrets
 from typing import Final
 
-from quart import Quart, abort, request, session
+from itsdangerous import BadData, URLSafeSerializer
+from quart import Quart, Response, abort, current_app, g, request, session
 
 from .sessions.policy import CSRF_TOKEN
 
@@ -21,18 +26,40 @@ SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 SAME_SITE_FETCHES: Final = frozenset({"same-origin", "none"})
 FORM_FIELD: Final = "csrf_token"
 FORM_TYPES: Final = ("application/x-www-form-urlencoded", "multipart/form-data")
+SALT: Final = "quart_app.csrf"
+EXTENSION_KEY: Final = "quart_app.csrf"
+MAX_COOKIE_LENGTH: Final = 256
 REFUSED: Final = (
     "This form was not sent by this site, or it is too old. Reload the page and try again."
 )
 
 
 def csrf_token() -> str:
-    """The session's token, created on first use so anonymous forms (login) have one too."""
+    """The token for this page's forms: the session's, or the anonymous visitor's cookie's."""
     token = session.get(CSRF_TOKEN)
-    if not isinstance(token, str):
-        token = secrets.token_urlsafe(32)
-        session[CSRF_TOKEN] = token
-    return token
+    if isinstance(token, str):
+        return token
+    if "csrf_anonymous" not in g:
+        g.csrf_anonymous = _cookie_token()
+        if g.csrf_anonymous is None:
+            g.csrf_anonymous = secrets.token_urlsafe(32)
+            g.csrf_cookie = "set"
+    anonymous: str = g.csrf_anonymous
+    return anonymous
+
+
+def discard_anonymous_token() -> None:
+    """Delete the anonymous token's cookie with this response (login rotates everything)."""
+    g.pop("csrf_anonymous", None)
+    if request.cookies.get(cookie_name()) is not None:
+        g.csrf_cookie = "delete"
+    else:
+        g.pop("csrf_cookie", None)
+
+
+def cookie_name() -> str:
+    """``__Host-csrf`` wherever the session cookie is Secure (the default), else ``csrf``."""
+    return "__Host-csrf" if current_app.config["SESSION_COOKIE_SECURE"] else "csrf"
 
 
 def is_cross_site() -> bool:
@@ -57,12 +84,53 @@ async def protect() -> None:
         abort(415, "Send this form as application/x-www-form-urlencoded.")
     sent = (await request.form).get(FORM_FIELD, "")
     expected = session.get(CSRF_TOKEN)
-    if not isinstance(expected, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
+    if not isinstance(expected, str):
+        expected = _cookie_token()
+    if expected is None or not hmac.compare_digest(sent.encode(), expected.encode()):
         log.warning("refused %s %s: missing or wrong CSRF token", request.method, request.path)
         abort(403, REFUSED)
 
 
+def _serializer() -> URLSafeSerializer:
+    serializer = current_app.extensions[EXTENSION_KEY]
+    assert isinstance(serializer, URLSafeSerializer)
+    return serializer
+
+
+def _cookie_token() -> str | None:
+    """The anonymous token from its cookie, if the cookie is one this app signed."""
+    cookie = request.cookies.get(cookie_name())
+    if cookie is None or len(cookie) > MAX_COOKIE_LENGTH:
+        return None
+    try:
+        token = _serializer().loads(cookie)
+    except BadData:
+        return None
+    return token if isinstance(token, str) else None
+
+
+async def write_cookie(response: Response) -> Response:
+    """Send or delete the anonymous token's cookie when this request decided to."""
+    action = g.get("csrf_cookie")
+    if action is None:
+        return response
+    config = current_app.config
+    attributes = {"path": "/", "secure": config["SESSION_COOKIE_SECURE"], "httponly": True,
+                  "samesite": config["SESSION_COOKIE_SAMESITE"]}
+    if action == "set":
+        response.set_cookie(cookie_name(), _serializer().dumps(g.csrf_anonymous), **attributes)
+    else:
+        response.delete_cookie(cookie_name(), **attributes)
+    return response
+
+
 def init_app(app: Quart) -> None:
-    """Check every unsafe request and give templates ``csrf_token()``."""
+    """Check every unsafe request, give templates ``csrf_token()``, sign the anonymous cookie."""
+    app.extensions[EXTENSION_KEY] = URLSafeSerializer(
+        [*reversed(app.config["SECRET_KEY_FALLBACKS"]), app.config["SECRET_KEY"]],
+        salt=SALT,
+        signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
+    )
     app.before_request(protect)
+    app.after_request(write_cookie)
     app.jinja_env.globals["csrf_token"] = csrf_token

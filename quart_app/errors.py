@@ -8,8 +8,9 @@ from quart import Quart, ResponseReturnValue, g, render_template, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from .auth import load_logged_in_user
+from .identity import load_logged_in_user
 from .passwords import HashingBusyError
+from .sessions import SessionStoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ def init_app(app: Quart) -> None:
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> ResponseReturnValue:
         if "user" not in g:  # refused before the user was loaded (host check, CSRF)
-            with contextlib.suppress(DBAPIError):
+            with contextlib.suppress(DBAPIError, SessionStoreUnavailableError):
                 await load_logged_in_user()
         headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
         return await render_template("error.html", error=error), error.code or 500, headers
@@ -33,6 +34,16 @@ def init_app(app: Quart) -> None:
         log.error("database unavailable: %s", type(error.orig).__name__)
         unavailable = ServiceUnavailable(
             "The account database is not answering. Please try again in a moment."
+        )
+        page = await render_template("error.html", error=unavailable)
+        return page, 503, {"Retry-After": RETRY_AFTER_SECONDS}
+
+    @app.errorhandler(SessionStoreUnavailableError)
+    async def session_store_down(error: SessionStoreUnavailableError) -> ResponseReturnValue:
+        log.error("session store unavailable: %s", error)
+        g.user = None
+        unavailable = ServiceUnavailable(
+            "The session store is not answering. Please try again in a moment."
         )
         page = await render_template("error.html", error=unavailable)
         return page, 503, {"Retry-After": RETRY_AFTER_SECONDS}

@@ -16,6 +16,7 @@ from typing import Final
 
 from quart import Blueprint, Quart, ResponseReturnValue, current_app
 
+from .sessions import get_store as get_session_store
 from .users import get_store
 
 bp = Blueprint("health", __name__)
@@ -63,7 +64,10 @@ async def _probe(name: str, probe: Probe) -> str:
 
 
 async def _sessions_ok() -> None:
-    """The signed-cookie backend keeps nothing on the server: nothing to reach."""
+    """Ping the server-side store; the signed-cookie backend keeps nothing to reach."""
+    store = get_session_store()
+    if store is not None:
+        await store.ping()
 
 
 def init_app(app: Quart) -> None:

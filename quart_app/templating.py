@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from quart import Quart
 
-from .auth import current_user
+from .identity import current_user
 
 
 def utc_time(timestamp: int) -> str:

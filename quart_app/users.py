@@ -37,6 +37,7 @@ from .user_cache import UserCache
 
 USERNAME_PATTERN: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
 EXTENSION_KEY: Final = "quart_app.users"
+SCHEMA_LOCK: Final = 0x71756172  # any constant; "quar"
 log = logging.getLogger(__name__)
 
 metadata = MetaData()
@@ -91,8 +92,13 @@ class UserStore:
 
         ``create_all`` checks first and creates second, which two workers starting
         together can interleave; ``IF NOT EXISTS`` lets the database decide instead.
+        PostgreSQL's ``IF NOT EXISTS`` is itself racy (two creators collide on the
+        table's row type), so there the workers take turns under an advisory lock.
         """
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": SCHEMA_LOCK})
             for table in metadata.sorted_tables:
                 await conn.execute(CreateTable(table, if_not_exists=True))
 
@@ -104,7 +110,6 @@ class UserStore:
     async def close(self) -> None:
         """Release pooled connections at shutdown."""
         await self.engine.dispose()
-        self.hasher.close()
 
     async def get(self, user_id: int) -> User | None:
         """Load a user by id: the check on every logged-in request, cached briefly."""
@@ -150,9 +155,10 @@ class UserStore:
     async def authenticate(self, username: str, password: str) -> User | None:
         """Check a login; unknown names cost one dummy verify so they look like wrong passwords.
 
-        A hash made with older parameters is replaced while the password is at hand.
+        A hash made with older parameters is replaced while the password is at hand. A name
+        no account can have (a NUL byte, say, which PostgreSQL would refuse) is not looked up.
         """
-        row = await self._row_by_name(username)
+        row = await self._row_by_name(username) if username_problem(username) is None else None
         if row is None:
             await self.hasher.verify_dummy(password)
             return None
@@ -257,6 +263,7 @@ def init_app(app: Quart) -> None:
     @app.after_serving
     async def close_store() -> None:
         await store.close()
+        hasher.close()
 
 
 def get_store() -> UserStore:

@@ -16,6 +16,7 @@ from quart.testing import QuartClient
 from quart.typing import TestClientProtocol as Client
 
 from quart_app import create_app
+from quart_app.identity import login_user
 from quart_app.users import User, UserStore, get_store
 
 SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
@@ -56,13 +57,30 @@ async def fresh_postgres_database() -> AsyncIterator[str]:
         await admin.close()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run tests marked ``both_databases`` once on SQLite and once on a real PostgreSQL."""
+    if ("database" in metafunc.fixturenames
+            and metafunc.definition.get_closest_marker("both_databases")):
+        metafunc.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The test's ``DATABASE_URL``: a SQLite file, or a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield f"sqlite:///{tmp_path / 'users.db'}"
+        return
+    async with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def config(request: pytest.FixtureRequest, database: str) -> dict[str, Any]:
     """The settings every test app starts from, plus a test's ``@pytest.mark.config(...)``."""
     marker = request.node.get_closest_marker("config")
     return {
         "SECRET_KEY": SECRET_KEY,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'users.db'}",
+        "DATABASE_URL": database,
         "TESTING": True,
         "PASSWORD_HASH_PARAMETERS": CHEAP_HASHING,
         **(marker.kwargs if marker else {}),
@@ -134,23 +152,6 @@ def replay(app: Quart, cookie: str | None) -> Client:
 
 
 @dataclass
-class DatabaseOutage:
-    """A real outage of a SQLite database kept in ``folder``: the file is moved away."""
-
-    store: UserStore
-    folder: Path
-
-    async def start(self) -> None:
-        """Close pooled connections, then make the file unreachable for new ones."""
-        await self.store.close()
-        self.folder.rename(self.folder.with_name(self.folder.name + "-away"))
-
-    def end(self) -> None:
-        """Put the file back; the app must recover on its own."""
-        self.folder.with_name(self.folder.name + "-away").rename(self.folder)
-
-
-@dataclass
 class AuthActions:
     """What a person does in the browser, as one-liners for tests."""
 
@@ -185,7 +186,56 @@ class AuthActions:
         return await self.client.post("/logout", form={"csrf_token": token})
 
 
+async def log_in(app: Quart, client: Client, user: User, *, remember: bool = False) -> str:
+    """Log ``user`` in on ``client`` through the session layer, without the form.
+
+    The identity verb runs for real (rotation, the store's record, the cookie),
+    but no password is hashed and no throttle counts: for tests about what
+    happens after login. Returns the session cookie the client now holds.
+    """
+    async with app.test_request_context("/login") as context:
+        await login_user(user, remember=remember)
+        response = await app.make_response("")
+        await app.session_interface.save_session(app, context.session, response)
+    [header] = set_cookie_headers(response)
+    value = cookie_attributes(header)["value"]
+    client.set_cookie("localhost", COOKIE, value)
+    return value
+
+
 @pytest.fixture
 def auth(client: Client) -> AuthActions:
     """Browser-like actions on the test client."""
     return AuthActions(client)
+
+
+# --- Redis for session-store tests -------------------------------------------------------------
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@contextlib.asynccontextmanager
+async def fresh_redis_prefix() -> AsyncIterator[tuple[str, str]]:
+    """``(url, prefix)``: a key prefix of its own on the test Redis, emptied afterwards.
+
+    Tests share one Redis (``TEST_REDIS_URL``) and may run beside a developer's
+    app, so each works under ``test:<random>:`` and deletes exactly those keys.
+    """
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    admin = Redis.from_url(TEST_REDIS_URL, socket_timeout=5, socket_connect_timeout=5,
+                           decode_responses=True)
+    try:
+        await admin.ping()
+    except (OSError, RedisError) as error:
+        await admin.aclose()
+        pytest.skip(f"Redis is not reachable at {TEST_REDIS_URL}: {type(error).__name__}: {error}")
+    prefix = f"test:{secrets.token_hex(6)}:"
+    try:
+        yield TEST_REDIS_URL, prefix
+    finally:
+        keys = [key async for key in admin.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await admin.delete(*keys)
+        await admin.aclose()

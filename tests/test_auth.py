@@ -40,6 +40,9 @@ MALICIOUS_NEXT = [
 ]
 
 
+pytestmark = pytest.mark.both_databases
+
+
 async def page(response: object) -> str:
     """The body of a test response as text."""
     return await response.get_data(as_text=True)  # type: ignore[attr-defined, no-any-return]
@@ -344,8 +347,8 @@ async def test_after_logout_the_profile_sends_you_to_login(auth: AuthActions, us
 async def test_register_creates_an_account_that_can_log_in(auth: AuthActions) -> None:
     response = await auth.register("bob")
     assert response.status_code == 303
-    assert response.headers["Location"] == "/login"
-    assert "Account created" in await page(await auth.client.get("/login"))
+    assert response.headers["Location"] == "/login?registered"
+    assert "Account created" in await page(await auth.client.get("/login?registered"))
     assert (await auth.login("bob")).status_code == 303
 
 

@@ -16,6 +16,7 @@ from quart_app import create_app
 from .conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture
@@ -86,10 +87,11 @@ def test_set_password_for_unknown_user_fails(quart_cli: Any) -> None:
     assert result.exit_code == 1
 
 
-def test_db_init_creates_the_database(quart_cli: Any, tmp_path: Path) -> None:
+def test_db_init_creates_the_database(quart_cli: Any) -> None:
     result = quart_cli("db", "init")
     assert result.exit_code == 0
-    assert (tmp_path / "users.db").exists()
+    assert result.output == "database ready\n"
+    assert quart_cli("users", "list").output == ""
 
 
 def test_the_installed_quart_command_finds_the_app(tmp_path: Path) -> None:

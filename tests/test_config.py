@@ -114,6 +114,8 @@ def test_hashing_defaults_to_rfc_9106_low_memory(config: dict[str, Any]) -> None
         ("DATABASE_URL", "not a url", "not a database URL"),
         ("DATABASE_URL", "mysql://db/users", "sqlite or postgresql"),
         ("DATABASE_URL", "sqlite+pysqlite:///x.db", "driver must be"),
+        ("SESSION_KEY_PREFIX", "", "1 to 64 characters"),
+        ("SESSION_KEY_PREFIX", "x" * 65, "1 to 64 characters"),
         ("PASSWORD_HASH_CONCURRENCY", 0, "at least 1"),
         ("PASSWORD_HASH_CONCURRENCY", "2", ">= 0"),
         ("PASSWORD_HASH_QUEUE", -1, ">= 0"),
@@ -187,3 +189,37 @@ def test_asgi_entry_point_exits_with_one_line_on_bad_config(tmp_path: Path) -> N
         "quart_app: configuration error: SECRET_KEY: is 5 bytes; at least 32 are required "
         '(python3 -c "import secrets; print(secrets.token_urlsafe(32))")'
     ]
+
+
+def test_the_memory_backend_is_refused_outside_tests(config: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match="for tests only"):
+        create_app({**config, "TESTING": False, "PASSWORD_HASH_PARAMETERS": None,
+                    "SESSION_BACKEND": "memory"})
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("http://127.0.0.1:6379", "must start with redis://"),
+     ("127.0.0.1:6379", "must start with redis://"),
+     ("rediss://user:hunter2-secret@host:port/0", "is not a Redis URL"),
+     (6379, "must be a URL string")],
+)
+def test_a_bad_redis_url_is_refused_in_one_line_without_its_password(
+    config: dict[str, Any], url: object, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as refused:
+        create_app({**config, "SESSION_BACKEND": "redis", "REDIS_URL": url})
+    assert str(refused.value).startswith("REDIS_URL: ")
+    assert "hunter2" not in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6379/0", "rediss://app:secret@redis.example:6380/2",
+            "redis://default:secret@localhost", "unix:///run/redis.sock?db=1"],
+)
+def test_redis_urls_of_every_documented_form_are_accepted(
+    config: dict[str, Any], url: str
+) -> None:
+    app = create_app({**config, "SESSION_BACKEND": "redis", "REDIS_URL": url})
+    assert app.config["REDIS_URL"] == url

@@ -6,7 +6,7 @@ from quart.typing import TestClientProtocol as Client
 
 from quart_app.users import User
 
-from .conftest import PASSWORD, AuthActions
+from .conftest import PASSWORD, AuthActions, cookie_attributes, set_cookie_headers
 
 
 @pytest.mark.parametrize("path", ["/login", "/logout", "/register"])
@@ -110,3 +110,67 @@ async def test_post_to_a_page_that_takes_no_posts_is_405(client: Client) -> None
     response = await client.post("/profile", form={"csrf_token": "x"})
     assert response.status_code == 405
     assert response.headers["Cache-Control"] == "no-store"
+
+
+# --- the anonymous token's cookie -------------------------------------------------------------
+
+CSRF_COOKIE = "__Host-csrf"
+
+
+async def test_the_login_form_sets_the_anonymous_token_cookie_and_no_session(
+    client: Client,
+) -> None:
+    response = await client.get("/login")
+    assert set_cookie_headers(response) == []
+    [header] = set_cookie_headers(response, CSRF_COOKIE)
+    attributes = cookie_attributes(header)
+    assert {"secure", "httponly"} <= set(attributes)
+    assert attributes["samesite"] == "Lax"
+    assert attributes["path"] == "/"
+    assert "expires" not in attributes
+    assert "domain" not in attributes
+
+
+async def test_the_anonymous_token_is_stable_across_pages(auth: AuthActions) -> None:
+    first = await auth.token("/login")
+    assert await auth.token("/register") == first
+    assert await auth.token("/login") == first
+
+
+async def test_login_deletes_the_anonymous_token_cookie(auth: AuthActions, user: User) -> None:
+    response = await auth.login()
+    assert response.status_code == 303
+    [header] = set_cookie_headers(response, CSRF_COOKIE)
+    assert cookie_attributes(header)["max-age"] == "0"
+
+
+async def test_after_login_the_anonymous_token_no_longer_counts(
+    auth: AuthActions, user: User
+) -> None:
+    anonymous = await auth.token("/login")
+    cookie = next(c.value for c in auth.client.cookie_jar if c.name == CSRF_COOKIE)  # type: ignore[union-attr]
+    await auth.login()
+    auth.client.set_cookie("localhost", CSRF_COOKIE, cookie)
+    response = await auth.client.post("/logout", form={"csrf_token": anonymous})
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "cookie", ["", "garbage", "InRva2VuIg.forged-signature", "x" * 300],
+    ids=["empty", "garbage", "bad-signature", "oversized"],
+)
+async def test_a_token_cookie_this_app_did_not_sign_is_refused(
+    client: Client, user: User, cookie: str
+) -> None:
+    client.set_cookie("localhost", CSRF_COOKIE, cookie)
+    form = {"username": "alice", "password": PASSWORD, "csrf_token": "token"}
+    assert (await client.post("/login", form=form)).status_code == 403
+
+
+async def test_another_visitors_token_does_not_match_this_cookie(
+    app: Quart, auth: AuthActions, user: User
+) -> None:
+    others = await AuthActions(app.test_client()).token()
+    await auth.token()
+    form = {"username": "alice", "password": PASSWORD, "csrf_token": others}
+    assert (await auth.client.post("/login", form=form)).status_code == 403

@@ -24,14 +24,28 @@ MAX_BATCHES: Final = 10
 
 
 class Visitor:
-    """One browser: keeps the session cookie and answers forms with their CSRF token."""
+    """One browser: keeps its cookies and answers forms with their CSRF token."""
 
     def __init__(self, server: LiveServer) -> None:
         self.server = server
-        self.cookie: str | None = None
+        self.cookies: dict[str, str] = {}
+
+    @property
+    def cookie(self) -> str | None:
+        """The session cookie this browser holds."""
+        return self.cookies.get(COOKIE)
+
+    @cookie.setter
+    def cookie(self, value: str | None) -> None:
+        if value is None:
+            self.cookies.pop(COOKIE, None)
+        else:
+            self.cookies[COOKIE] = value
 
     def headers(self) -> dict[str, str]:
-        return {"Cookie": f"{COOKIE}={self.cookie}"} if self.cookie else {}
+        if not self.cookies:
+            return {}
+        return {"Cookie": "; ".join(f"{name}={value}" for name, value in self.cookies.items())}
 
     async def request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
         async with httpx.AsyncClient(base_url=self.server.url) as http:
@@ -39,9 +53,12 @@ class Visitor:
                 method, path, headers=self.headers(), **kwargs  # type: ignore[arg-type]
             )
         for header in response.headers.get_list("set-cookie"):
-            if header.startswith(f"{COOKIE}="):
-                value = cookie_attributes(header)["value"]
-                self.cookie = value or None
+            name = header.partition("=")[0]
+            value = cookie_attributes(header)["value"]
+            if value:
+                self.cookies[name] = value
+            else:
+                self.cookies.pop(name, None)
         return response
 
     async def submit(

@@ -50,6 +50,11 @@ class MemoryStore:
         # entries behind (skipped when popped); the heap is rebuilt once they dominate.
         self._expiries: list[tuple[int, str]] = []
 
+    def __len__(self) -> int:
+        """How many live records the store holds (tests: anonymous traffic stores none)."""
+        self._drop_expired(time.time())
+        return len(self._records)
+
     async def load(self, session_id: str) -> str | None:
         """The record, or None when unknown or expired; reading never creates one."""
         self._drop_expired(time.time())

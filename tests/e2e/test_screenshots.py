@@ -12,8 +12,9 @@ from playwright.async_api import Browser, Page, Route, expect
 from quart_app import create_app
 from quart_app.users import get_store
 
-from ..conftest import PASSWORD, SECRET_KEY, DatabaseOutage
+from ..conftest import PASSWORD, SECRET_KEY
 from ..live_server import LiveServer
+from ..outage import SqliteOutage
 from .conftest import SCREENSHOTS, OtherSite, Person
 
 pytestmark = pytest.mark.e2e
@@ -97,7 +98,7 @@ async def test_screenshot_of_the_503_page_during_a_real_outage(
         await page.route("http://localhost/**", answer)
         await page.goto("http://localhost/login")
         async with app.app_context():
-            await DatabaseOutage(get_store(), tmp_path / "db").start()
+            await SqliteOutage(get_store(), tmp_path / "db").start()
         await Person(page).log_in("alice", PASSWORD)
         await expect(page.get_by_role("heading", name="Service Unavailable")).to_be_visible()
         await shoot(page, "503-database-down", viewport)

@@ -1,0 +1,97 @@
+"""Redis down or hanging: 503 in the site's layout within a bounded time, then recovery.
+
+The app reaches the real Redis through a proxy the test can cut or freeze
+(``tests/outage.py``), so the outage is real to the app: refused or silent
+sockets, never a mock.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol as Client
+
+from quart_app.users import User
+
+from ..conftest import AuthActions, fresh_redis_prefix, log_in, replay
+from ..outage import TcpProxy, proxied
+
+PROXY = pytest.StashKey[TcpProxy]()
+# The documented bound on a request that needs Redis: socket timeouts and one retry inside
+# a 2 s overall limit; this guard only stops a hang from hanging the suite.
+HANG_GUARD: Final = 10
+
+
+@pytest.fixture
+async def config(
+    request: pytest.FixtureRequest, config: dict[str, Any]
+) -> AsyncIterator[dict[str, Any]]:
+    """The Redis backend, reached through a proxy this test controls."""
+    async with fresh_redis_prefix() as (url, prefix), proxied(url) as (via_proxy, proxy):
+        request.node.stash[PROXY] = proxy
+        yield {**config, "SESSION_BACKEND": "redis", "REDIS_URL": via_proxy,
+               "SESSION_KEY_PREFIX": prefix}
+
+
+@pytest.fixture
+def proxy(request: pytest.FixtureRequest, app: Quart) -> TcpProxy:
+    return request.node.stash[PROXY]
+
+
+async def assert_store_unavailable_page(response: Any) -> None:
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "session store is not answering" in await response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("outage", ["down", "hanging"])
+async def test_a_logged_in_request_gets_a_503_page_and_a_log_line(
+    app: Quart, client: Client, user: User, proxy: TcpProxy, outage: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cookie = await log_in(app, client, user)
+    if outage == "down":
+        await proxy.stop()
+    else:
+        proxy.freeze()
+    async with asyncio.timeout(HANG_GUARD):
+        response = await replay(app, cookie).get("/profile")
+    await assert_store_unavailable_page(response)
+    assert "session store unavailable" in caplog.text
+
+
+async def test_login_during_an_outage_is_a_503_not_a_500(
+    auth: AuthActions, user: User, proxy: TcpProxy
+) -> None:
+    token = await auth.token()
+    await proxy.stop()
+    form = {"username": "alice", "password": "correct horse battery", "csrf_token": token}
+    async with asyncio.timeout(HANG_GUARD):
+        await assert_store_unavailable_page(await auth.client.post("/login", form=form))
+
+
+async def test_anonymous_pages_do_not_need_redis(client: Client, proxy: TcpProxy) -> None:
+    await proxy.stop()
+    assert (await client.get("/login")).status_code == 200
+
+
+async def test_health_names_the_session_store_when_it_is_down(
+    client: Client, proxy: TcpProxy
+) -> None:
+    await proxy.stop()
+    async with asyncio.timeout(HANG_GUARD):
+        response = await client.get("/healthz")
+    assert response.status_code == 503
+    assert (await response.get_json())["checks"]["sessions"] == "down"
+
+
+async def test_sessions_work_again_when_redis_returns_without_a_restart(
+    app: Quart, client: Client, user: User, proxy: TcpProxy
+) -> None:
+    cookie = await log_in(app, client, user)
+    await proxy.stop()
+    assert (await replay(app, cookie).get("/profile")).status_code == 503
+    await proxy.start()
+    assert (await replay(app, cookie).get("/profile")).status_code == 200

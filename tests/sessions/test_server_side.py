@@ -1,0 +1,228 @@
+"""What only a server-side store has, on memory and Redis: ids, records and their expiry."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from markupsafe import Markup
+from quart import Quart, request, session
+from quart.typing import TestClientProtocol as Client
+from redis.asyncio import Redis
+
+from quart_app.sessions.memory import MemoryStore
+from quart_app.sessions.server_side import ServerSideSession, ServerSideSessionInterface
+from quart_app.sessions.store import SessionStore
+from quart_app.users import User
+
+from ..conftest import (
+    COOKIE,
+    PASSWORD,
+    AuthActions,
+    cookie_attributes,
+    jar_cookie,
+    log_in,
+    replay,
+    set_cookie_headers,
+)
+from .test_backends import on_backend
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def config(
+    request: pytest.FixtureRequest, config: dict[str, Any]
+) -> AsyncIterator[dict[str, Any]]:
+    """The usual test config on each server-side store."""
+    async with on_backend(request.param, config) as configured:
+        yield configured
+
+
+@pytest.fixture
+def interface(app: Quart) -> ServerSideSessionInterface:
+    interface = app.session_interface
+    assert isinstance(interface, ServerSideSessionInterface)
+    return interface
+
+
+@pytest.fixture
+def store(interface: ServerSideSessionInterface) -> SessionStore:  # type: ignore[override]
+    """The session store (this module's ``store``; the user store is ``app``'s)."""
+    return interface.store
+
+
+@pytest.fixture
+async def alice(app: Quart) -> User:
+    from quart_app.users import get_store
+
+    async with app.app_context():
+        return await get_store().create("alice", PASSWORD)
+
+
+@pytest.fixture
+def now(time_machine: time_machine.TimeMachineFixture) -> time_machine.TimeMachineFixture:
+    """A stopped clock at the real present (Redis expires keys by its own clock)."""
+    time_machine.move_to(datetime.now(UTC), tick=False)
+    return time_machine
+
+
+async def stored_keys(app: Quart) -> list[str]:
+    """Every key under this app's prefix, read with a client of the test's own."""
+    client = Redis.from_url(app.config["REDIS_URL"], decode_responses=True)
+    try:
+        return [key async for key in client.scan_iter(f"{app.config['SESSION_KEY_PREFIX']}*")]
+    finally:
+        await client.aclose()
+
+
+async def test_the_cookie_holds_only_an_opaque_256_bit_id(
+    app: Quart, client: Client, alice: User
+) -> None:
+    cookie = await log_in(app, client, alice)
+    assert len(cookie) == 43
+    assert set(cookie) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+async def test_logout_deletes_the_record(
+    app: Quart, auth: AuthActions, alice: User, store: SessionStore
+) -> None:
+    cookie = await log_in(app, auth.client, alice)
+    await auth.logout()
+    assert await store.load(cookie) is None
+    assert await store.user_session_ids(alice.id) == []
+
+
+async def test_login_deletes_the_record_from_before(
+    app: Quart, auth: AuthActions, alice: User, store: SessionStore
+) -> None:
+    before = await log_in(app, auth.client, alice)
+    form = {"username": "alice", "password": PASSWORD, "csrf_token": await auth.token("/profile")}
+    await auth.client.post("/login", form=form)
+    assert await store.load(before) is None
+    assert await store.user_session_ids(alice.id) == [jar_cookie(auth.client)]
+
+
+@pytest.mark.parametrize("cookie", ["A" * 43, "not an id", "A" * 44, "é" * 43])
+async def test_an_unknown_or_malformed_id_is_anonymous_and_its_cookie_deleted(
+    app: Quart, alice: User, store: SessionStore, cookie: str
+) -> None:
+    response = await replay(app, cookie).get("/profile")
+    assert response.status_code == 302
+    [header] = set_cookie_headers(response)
+    assert cookie_attributes(header)["max-age"] == "0"
+    assert await store.load(cookie) is None
+
+
+async def test_a_planted_id_is_not_adopted_at_login(
+    app: Quart, auth: AuthActions, alice: User, store: SessionStore
+) -> None:
+    planted = "B" * 43
+    auth.client.set_cookie("localhost", COOKIE, planted)
+    await auth.login()
+    issued = jar_cookie(auth.client)
+    assert issued != planted
+    assert await store.load(planted) is None
+    assert await store.user_session_ids(alice.id) == [issued]
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/register", "/profile", "/logout", "/nope"])
+async def test_anonymous_page_views_store_nothing(
+    app: Quart, client: Client, store: SessionStore, path: str
+) -> None:
+    for _ in range(3):
+        await client.get(path)
+    if app.config["SESSION_BACKEND"] == "redis":
+        assert await stored_keys(app) == []
+    else:
+        assert isinstance(store, MemoryStore)
+        assert len(store) == 0
+
+
+async def test_a_request_in_flight_cannot_resurrect_a_revoked_session(
+    app: Quart, client: Client, alice: User, store: SessionStore,
+    now: time_machine.TimeMachineFixture,
+) -> None:
+    cookie = await log_in(app, client, alice)
+    now.shift(timedelta(minutes=2))  # so the next request writes its activity back
+
+    async def revoke_meanwhile() -> None:
+        await store.delete(cookie)
+
+    app.before_request_funcs[None].insert(1, revoke_meanwhile)  # after the load, before the user
+    response = await client.get("/profile")
+    assert response.status_code == 302
+    assert await store.load(cookie) is None
+    assert await store.user_session_ids(alice.id) == []
+
+
+@pytest.mark.parametrize(("remember", "lifetime"), [(False, timedelta(minutes=30)),
+                                                    (True, timedelta(days=7))])
+async def test_the_record_expires_when_the_policy_would_refuse_it(
+    app: Quart, client: Client, alice: User, store: SessionStore,
+    now: time_machine.TimeMachineFixture, remember: bool, lifetime: timedelta,
+) -> None:
+    cookie = await log_in(app, client, alice, remember=remember)
+    if app.config["SESSION_BACKEND"] == "redis":
+        redis = Redis.from_url(app.config["REDIS_URL"])
+        try:
+            ttl = await redis.ttl(f"{app.config['SESSION_KEY_PREFIX']}s:{cookie}")
+        finally:
+            await redis.aclose()
+        assert lifetime.total_seconds() - 5 <= ttl <= lifetime.total_seconds()
+        return
+    now.shift(lifetime - timedelta(seconds=1))
+    assert await store.load(cookie) is not None
+    now.shift(timedelta(seconds=1))
+    assert await store.load(cookie) is None
+
+
+async def test_activity_is_written_back_at_most_once_a_minute(
+    app: Quart, client: Client, alice: User, store: SessionStore,
+    now: time_machine.TimeMachineFixture,
+) -> None:
+    cookie = await log_in(app, client, alice)
+    first = await store.load(cookie)
+    now.shift(timedelta(seconds=59))
+    assert (await client.get("/profile")).status_code == 200
+    assert await store.load(cookie) == first
+    now.shift(timedelta(seconds=1))
+    assert (await client.get("/profile")).status_code == 200
+    assert await store.load(cookie) != first
+
+
+@pytest.mark.parametrize(
+    "value",
+    [(1, "two"), b"\x00bytes", datetime(2026, 11, 2, 9, 0, tzinfo=UTC), uuid.UUID(int=7),
+     Markup("<b>safe</b>")],
+    ids=["tuple", "bytes", "datetime", "uuid", "markup"],
+)
+async def test_special_types_round_trip_through_the_store(
+    app: Quart, client: Client, alice: User, interface: ServerSideSessionInterface,
+    value: object,
+) -> None:
+    cookie = await log_in(app, client, alice)
+    async with app.test_request_context("/", headers={"Cookie": f"{COOKIE}={cookie}"}):
+        assert isinstance(session, ServerSideSession)
+        await interface.load(session)
+        session["value"] = value
+        await interface.persist(session, request)  # type: ignore[arg-type]
+    reopened = ServerSideSession(cookie)
+    await interface.load(reopened)
+    assert reopened["value"] == value
+    assert type(reopened["value"]) is type(value)
+
+
+async def test_the_record_holds_what_a_sessions_page_shows(
+    auth: AuthActions, alice: User, interface: ServerSideSessionInterface,
+    now: time_machine.TimeMachineFixture,
+) -> None:
+    token = await auth.token()
+    form = {"username": "alice", "password": PASSWORD, "csrf_token": token}
+    await auth.client.post("/login", form=form, headers={"User-Agent": "Agent " + "x" * 500},
+                           scope_base={"client": ("203.0.113.9", 50000)})
+    reopened = ServerSideSession(jar_cookie(auth.client))
+    await interface.load(reopened)
+    assert reopened.meta == {"created": int(datetime.now(UTC).timestamp()),
+                             "user_agent": ("Agent " + "x" * 500)[:200],
+                             "address": "203.0.113.9"}
