@@ -18,6 +18,19 @@ RETRY_AFTER_SECONDS: Final = "5"
 HASHING_RETRY_AFTER_SECONDS: Final = "2"
 
 
+DATABASE_DOWN: Final = "The account database is not answering. Please try again in a moment."
+SESSION_STORE_DOWN: Final = "The session store is not answering. Please try again in a moment."
+HASHING_BUSY: Final = (
+    "Too many people are logging in right now. Please try again in a moment."
+)
+
+
+async def unavailable(message: str, retry_after: str) -> ResponseReturnValue:
+    """A 503 page that tells browsers and proxies when to try again."""
+    page = await render_template("error.html", error=ServiceUnavailable(message))
+    return page, 503, {"Retry-After": retry_after}
+
+
 def init_app(app: Quart) -> None:
     """Render HTTP errors, a database outage as 503 and anything else as 500."""
 
@@ -32,30 +45,18 @@ def init_app(app: Quart) -> None:
     @app.errorhandler(DBAPIError)
     async def database_down(error: DBAPIError) -> ResponseReturnValue:
         log.error("database unavailable: %s", type(error.orig).__name__)
-        unavailable = ServiceUnavailable(
-            "The account database is not answering. Please try again in a moment."
-        )
-        page = await render_template("error.html", error=unavailable)
-        return page, 503, {"Retry-After": RETRY_AFTER_SECONDS}
+        return await unavailable(DATABASE_DOWN, RETRY_AFTER_SECONDS)
 
     @app.errorhandler(SessionStoreUnavailableError)
     async def session_store_down(error: SessionStoreUnavailableError) -> ResponseReturnValue:
         log.error("session store unavailable: %s", error)
         g.user = None
-        unavailable = ServiceUnavailable(
-            "The session store is not answering. Please try again in a moment."
-        )
-        page = await render_template("error.html", error=unavailable)
-        return page, 503, {"Retry-After": RETRY_AFTER_SECONDS}
+        return await unavailable(SESSION_STORE_DOWN, RETRY_AFTER_SECONDS)
 
     @app.errorhandler(HashingBusyError)
     async def hashing_busy(error: HashingBusyError) -> ResponseReturnValue:
         log.warning("refused %s %s: password hashing queue full", request.method, request.path)
-        busy = ServiceUnavailable(
-            "Too many people are logging in right now. Please try again in a moment."
-        )
-        page = await render_template("error.html", error=busy)
-        return page, 503, {"Retry-After": HASHING_RETRY_AFTER_SECONDS}
+        return await unavailable(HASHING_BUSY, HASHING_RETRY_AFTER_SECONDS)
 
     @app.errorhandler(InternalServerError)
     async def internal_error(error: InternalServerError) -> ResponseReturnValue:
