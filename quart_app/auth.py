@@ -18,6 +18,7 @@ from quart import (
     session,
 )
 
+from .csrf import harmless_without_login
 from .identity import current_user, login_required, login_user, logout_user
 from .passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
 from .passwords import password_problem
@@ -91,6 +92,7 @@ async def profile() -> ResponseReturnValue:
 
 
 @bp.post("/logout")
+@harmless_without_login
 async def logout() -> ResponseReturnValue:
     """End the session, server-side too, and delete the cookie."""
     await logout_user()

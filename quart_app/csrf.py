@@ -13,12 +13,13 @@ import hashlib
 import hmac
 import logging
 import secrets
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 from itsdangerous import BadData, URLSafeSerializer
 from quart import Quart, Response, abort, current_app, g, request, session
 
-from .sessions.policy import CSRF_TOKEN
+from .sessions.policy import CSRF_TOKEN, USER_ID
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ FORM_TYPES: Final = ("application/x-www-form-urlencoded", "multipart/form-data")
 SALT: Final = "quart_app.csrf"
 EXTENSION_KEY: Final = "quart_app.csrf"
 MAX_COOKIE_LENGTH: Final = 256
+HARMLESS_WITHOUT_LOGIN: Final = "csrf_harmless_without_login"
 REFUSED: Final = (
     "This form was not sent by this site, or it is too old. Reload the page and try again."
 )
@@ -46,6 +48,23 @@ def csrf_token() -> str:
             g.csrf_cookie = "set"
     anonymous: str = g.csrf_anonymous
     return anonymous
+
+
+def harmless_without_login[V: Callable[..., Any]](view: V) -> V:
+    """Mark a view whose POST does nothing for a visitor who holds no login (logout).
+
+    A logged-in session's token is still required; but when the session has
+    already ended (expired, revoked elsewhere), its stale page's "Log out"
+    button should log out, not show a forgery warning. Cross-site requests
+    are refused before this matters.
+    """
+    setattr(view, HARMLESS_WITHOUT_LOGIN, True)
+    return view
+
+
+def _harmless_without_login() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, HARMLESS_WITHOUT_LOGIN, False) is True
 
 
 def discard_anonymous_token() -> None:
@@ -85,6 +104,8 @@ async def protect() -> None:
     sent = (await request.form).get(FORM_FIELD, "")
     expected = session.get(CSRF_TOKEN)
     if not isinstance(expected, str):
+        if USER_ID not in session and _harmless_without_login():
+            return
         expected = _cookie_token()
     if expected is None or not hmac.compare_digest(sent.encode(), expected.encode()):
         log.warning("refused %s %s: missing or wrong CSRF token", request.method, request.path)

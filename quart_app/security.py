@@ -25,7 +25,7 @@ SECURITY_HEADERS: Final = {
     "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 SECURITY_HEADER_LIST: Final = list(SECURITY_HEADERS.items())
 HSTS: Final = "max-age=31536000"

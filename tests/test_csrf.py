@@ -9,12 +9,16 @@ from quart_app.users import User
 from .conftest import PASSWORD, AuthActions, cookie_attributes, set_cookie_headers
 
 
-@pytest.mark.parametrize("path", ["/login", "/logout", "/register"])
+@pytest.mark.parametrize(("path", "logged_in"),
+                         [("/login", False), ("/register", False), ("/logout", True)])
 @pytest.mark.parametrize("token", [None, "", "wrong", "x" * 500, "é"])
 async def test_missing_or_wrong_token_is_403(
-    auth: AuthActions, user: User, path: str, token: str | None
+    auth: AuthActions, user: User, path: str, logged_in: bool, token: str | None
 ) -> None:
-    await auth.token()
+    if logged_in:
+        await auth.login()
+    else:
+        await auth.token()
     form = {"username": "alice", "password": PASSWORD}
     if token is not None:
         form["csrf_token"] = token
@@ -174,3 +178,14 @@ async def test_another_visitors_token_does_not_match_this_cookie(
     await auth.token()
     form = {"username": "alice", "password": PASSWORD, "csrf_token": others}
     assert (await auth.client.post("/login", form=form)).status_code == 403
+
+
+async def test_logout_without_a_login_to_end_needs_no_token(client: Client) -> None:
+    response = await client.post("/logout", form={"csrf_token": "stale"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/logout"
+
+
+async def test_logout_without_a_login_is_still_refused_cross_site(client: Client) -> None:
+    response = await client.post("/logout", form={}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 403

@@ -226,3 +226,14 @@ async def test_the_record_holds_what_a_sessions_page_shows(
     assert reopened.meta == {"created": int(datetime.now(UTC).timestamp()),
                              "user_agent": ("Agent " + "x" * 500)[:200],
                              "address": "203.0.113.9"}
+
+
+async def test_the_log_out_button_of_a_session_ended_elsewhere_still_logs_out(
+    app: Quart, auth: AuthActions, alice: User, store: SessionStore
+) -> None:
+    cookie = await log_in(app, auth.client, alice)
+    stale_page_token = await auth.token("/profile")
+    await store.delete(cookie)
+    response = await auth.client.post("/logout", form={"csrf_token": stale_page_token})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/logout"
