@@ -8,6 +8,7 @@ from typing import Any
 from quart import Quart
 
 from . import (
+    account,
     auth,
     cli,
     csrf,
@@ -17,6 +18,7 @@ from . import (
     identity,
     security,
     sessions,
+    sessions_page,
     templating,
     users,
 )
@@ -43,6 +45,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     templating.init_app(app)
     errors.init_app(app)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(sessions_page.bp)
+    app.register_blueprint(account.bp)
     health.init_app(app)
     cli.init_app(app)
     return app

@@ -5,14 +5,19 @@ import sys
 from collections.abc import Awaitable, Callable
 
 import click
-from quart import Quart
+from quart import Quart, current_app
 from quart.cli import AppGroup, ScriptInfo, pass_script_info
 
+from .devices import device_in_words
 from .passwords import password_problem
+from .sessions.policy import LAST_SEEN, LOGGED_IN_AT
+from .sessions.server_side import ServerSideSessionInterface
+from .templating import utc_time
 from .users import User, UsernameTakenError, UserStore, get_store, username_problem
 
 users_cli = AppGroup("users", help="Create, list, delete accounts and set passwords.")
 db_cli = AppGroup("db", help="Database maintenance.")
+sessions_cli = AppGroup("sessions", help="List and end one user's sessions.")
 
 password_stdin = click.option(
     "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
@@ -33,6 +38,25 @@ def run_with_store[T](info: ScriptInfo, action: Callable[[UserStore], Awaitable[
                 await store.close()
 
     return asyncio.run(run())
+
+
+def run_with_sessions[T](
+    info: ScriptInfo,
+    action: Callable[[UserStore, ServerSideSessionInterface | None], Awaitable[T]],
+) -> T:
+    """Like ``run_with_store``, with the server-side session store open (None: cookies)."""
+
+    async def with_sessions(store: UserStore) -> T:
+        interface = current_app.session_interface
+        if not isinstance(interface, ServerSideSessionInterface):
+            return await action(store, None)
+        await interface.store.open()
+        try:
+            return await action(store, interface)
+        finally:
+            await interface.store.close()
+
+    return run_with_store(info, with_sessions)
 
 
 def read_new_password(from_stdin: bool) -> str:
@@ -109,7 +133,62 @@ def init_db(info: ScriptInfo) -> None:
     click.echo("database ready")
 
 
+@sessions_cli.command("list")
+@click.argument("username")
+@pass_script_info
+def list_sessions(info: ScriptInfo, username: str) -> None:
+    """List a user's sessions: handle, logged in, last active, device, address."""
+
+    async def listing(store: UserStore,
+                      interface: ServerSideSessionInterface | None) -> list[str] | None:
+        user = await store.find(username)
+        if user is None:
+            raise click.ClickException(f"no user {username!r}")
+        if interface is None:
+            return None
+        return [
+            "\t".join((s.handle, utc_time(s.data.get(LOGGED_IN_AT, 0)),
+                       utc_time(s.data.get(LAST_SEEN, 0)),
+                       device_in_words(s.meta.get("user_agent", "")), s.meta.get("address", "")))
+            for s in await interface.stored_sessions(user.id)
+        ]
+
+    lines = run_with_sessions(info, listing)
+    if lines is None:
+        click.echo("sessions live in signed cookies (SESSION_BACKEND=cookie) and cannot be "
+                   f"listed; `quart sessions revoke {username}` ends them all")
+        return
+    for line in lines:
+        click.echo(line)
+
+
+@sessions_cli.command("revoke")
+@click.argument("username")
+@click.argument("handle", required=False)
+@pass_script_info
+def revoke_sessions(info: ScriptInfo, username: str, handle: str | None) -> None:
+    """End one session (by the handle ``list`` shows) or, without one, all of them."""
+
+    async def revoke(store: UserStore, interface: ServerSideSessionInterface | None) -> str:
+        user = await store.find(username)
+        if user is None:
+            raise click.ClickException(f"no user {username!r}")
+        if handle is not None:
+            stored = await interface.stored_sessions(user.id) if interface else []
+            match = next((s for s in stored if s.handle == handle), None)
+            if match is None or interface is None:
+                raise click.ClickException(f"no session {handle!r} of {username}")
+            await interface.store.delete(match.session_id)
+            return f"ended session {handle} of {username}"
+        ended = await interface.store.delete_user_sessions(user.id) if interface else 0
+        await store.bump_session_version(user.id)
+        return f"ended every session of {username} ({ended} stored)"
+
+    click.echo(run_with_sessions(info, revoke))
+
+
 def init_app(app: Quart) -> None:
     """Make the command groups available to ``quart --app quart_app``."""
     app.cli.add_command(users_cli)
     app.cli.add_command(db_cli)
+    app.cli.add_command(sessions_cli)

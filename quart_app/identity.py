@@ -12,6 +12,7 @@ applies the server-side lifetimes and the user's session version.
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Final
 from urllib.parse import urlencode
 
 from quart import ResponseReturnValue, g, redirect, request, session
@@ -22,6 +23,8 @@ from .sessions.policy import USER_ID, VERSION
 from .users import User, get_store
 
 log = logging.getLogger(__name__)
+
+WRONG_PASSWORD: Final = "That is not your current password."  # noqa: S105 - a message
 
 type View = Callable[..., Awaitable[ResponseReturnValue]]
 
@@ -68,6 +71,74 @@ async def logout_user() -> None:
     g.user = None
     if user is not None:
         log.info("logout user_id=%d", user.id)
+
+
+async def confirm_password(user: User, password: str) -> bool:
+    """Ask for the password again before an account change (ASVS 3.7.1)."""
+    return await get_store().authenticate(user.username, password) is not None
+
+
+async def end_other_sessions(user: User) -> User:
+    """Keep this session and end every other one of the user ("log out everywhere else").
+
+    A server-side store deletes the other records; the cookie backend, which
+    cannot reach other browsers' cookies, bumps the user's session version
+    and re-signs this session with the new one.
+    """
+    store = sessions.get_store()
+    if store is not None:
+        current = sessions.current_handle()
+        for stored in await sessions.stored_sessions(user.id) or []:
+            if stored.handle != current:
+                await store.delete(stored.session_id)
+        log.info("other sessions ended user_id=%d", user.id)
+        return user
+    bumped = await get_store().bump_session_version(user.id)
+    if bumped is None:
+        await logout_user()
+        return user
+    session[VERSION] = bumped.session_version
+    g.user = bumped
+    log.info("other sessions ended user_id=%d (session version %d)", user.id,
+             bumped.session_version)
+    return bumped
+
+
+async def revoke_session(user: User, handle: str) -> bool:
+    """End one of the user's own sessions by its public handle; False if it is not theirs."""
+    if handle == sessions.current_handle():
+        await logout_user()
+        return True
+    store = sessions.get_store()
+    for stored in await sessions.stored_sessions(user.id) or []:
+        if stored.handle == handle and store is not None:
+            await store.delete(stored.session_id)
+            log.info("session revoked user_id=%d", user.id)
+            return True
+    return False
+
+
+async def change_password(user: User, new_password: str) -> None:
+    """Set a new password: every session of the user ends, this one goes on under a new id."""
+    updated = await get_store().set_password(user.username, new_password)
+    if updated is None:
+        await logout_user()
+        return
+    store = sessions.get_store()
+    if store is not None:
+        await store.delete_user_sessions(user.id)
+    await login_user(updated, remember=session.permanent)
+    log.info("password changed user_id=%d", user.id)
+
+
+async def delete_account(user: User) -> None:
+    """Remove the account and every session of it, and log this browser out."""
+    await get_store().delete(user.username)
+    store = sessions.get_store()
+    if store is not None:
+        await store.delete_user_sessions(user.id)
+    await logout_user()
+    log.info("account deleted user_id=%d", user.id)
 
 
 async def load_logged_in_user() -> None:

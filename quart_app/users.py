@@ -185,6 +185,19 @@ class UserStore:
         self.cache.forget(row.id)
         return User(row.id, row.username, version)
 
+    async def bump_session_version(self, user_id: int) -> User | None:
+        """End every session of a user without touching the password ("log out everywhere")."""
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(
+                update(users_table)
+                .where(users_table.c.id == user_id)
+                .values(session_version=users_table.c.session_version + 1)
+                .returning(users_table.c.id, users_table.c.username,
+                           users_table.c.session_version)
+            )).first()
+        self.cache.forget(user_id)
+        return User(*row) if row else None
+
     async def delete(self, username: str) -> bool:
         """Remove an account; its sessions fail the per-request lookup from then on."""
         async with self.engine.begin() as conn:

@@ -1,9 +1,11 @@
 """The operator's ``quart users …`` and ``quart db init`` commands."""
 
+import asyncio
 import os
 import stat
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,11 @@ from click.testing import CliRunner, Result
 from quart.cli import QuartGroup
 
 from quart_app import create_app
+from quart_app.sessions.server_side import handle_of
+from quart_app.users import get_store
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, log_in, replay
+from .sessions.test_backends import on_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.both_databases
@@ -125,3 +130,76 @@ def test_db_init_with_a_set_key_creates_a_private_instance_folder(tmp_path: Path
     assert (instance / "users.db").exists()
     assert stat.S_IMODE(instance.stat().st_mode) == 0o700
     assert not (instance / "secret_key").exists()
+
+
+# --- quart sessions … -----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def redis_config(config: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """The test config on Redis, which the CLI process and the app share."""
+    async with on_backend("redis", config) as configured:
+        yield configured
+
+
+async def run_cli_in_thread(config: dict[str, Any], *args: str) -> Result:
+    """``quart …`` in-process but off this event loop (the CLI runs its own)."""
+    group = QuartGroup(create_app=lambda: create_app(config))
+    return await asyncio.to_thread(CliRunner().invoke, group, list(args), catch_exceptions=False)
+
+
+async def test_sessions_list_shows_each_session_of_the_user(redis_config: dict[str, Any]) -> None:
+    app = create_app(redis_config)
+    async with app.test_app(), app.app_context():
+        alice = await get_store().create("alice", PASSWORD)
+        await log_in(app, app.test_client(), alice)
+        await log_in(app, app.test_client(), alice)
+        result = await run_cli_in_thread(redis_config, "sessions", "list", "alice")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 2
+    assert all(len(line.split("\t")[0]) == 32 for line in lines)
+
+
+async def test_sessions_revoke_one_ends_only_that_session(redis_config: dict[str, Any]) -> None:
+    app = create_app(redis_config)
+    async with app.test_app(), app.app_context():
+        alice = await get_store().create("alice", PASSWORD)
+        first = await log_in(app, app.test_client(), alice)
+        second = await log_in(app, app.test_client(), alice)
+        listed = await run_cli_in_thread(redis_config, "sessions", "list", "alice")
+        handles = {line.split("\t")[0] for line in listed.output.splitlines()}
+        ended = handle_of(first)
+        assert ended in handles
+        result = await run_cli_in_thread(redis_config, "sessions", "revoke", "alice", ended)
+        assert result.exit_code == 0, result.output
+        assert (await replay(app, first).get("/profile")).status_code == 302
+        assert (await replay(app, second).get("/profile")).status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["cookie", "redis"])
+async def test_sessions_revoke_without_an_id_ends_them_all_on_any_backend(
+    config: dict[str, Any], backend: str
+) -> None:
+    async with on_backend(backend, config) as configured:
+        app = create_app(configured)
+        async with app.test_app(), app.app_context():
+            alice = await get_store().create("alice", PASSWORD)
+            cookie = await log_in(app, app.test_client(), alice)
+            result = await run_cli_in_thread(configured, "sessions", "revoke", "alice")
+            assert result.exit_code == 0, result.output
+            assert result.output.startswith("ended every session of alice")
+            assert (await replay(app, cookie).get("/profile")).status_code == 302
+
+
+@pytest.mark.parametrize("args", [("list", "nobody"), ("revoke", "nobody"),
+                                  ("revoke", "alice", "0" * 32)])
+async def test_sessions_commands_refuse_unknown_users_and_sessions(
+    redis_config: dict[str, Any], args: tuple[str, ...]
+) -> None:
+    app = create_app(redis_config)
+    async with app.test_app(), app.app_context():
+        await get_store().create("alice", PASSWORD)
+        result = await run_cli_in_thread(redis_config, "sessions", *args)
+    assert result.exit_code == 1
+    assert "no " in result.output

@@ -16,19 +16,22 @@ from .cookie import SignedCookieSessionInterface
 from .memory import MemoryStore
 from .policy import SessionPolicy, Verdict
 from .redis_store import RedisStore
-from .server_side import ServerSideSession, ServerSideSessionInterface
+from .server_side import ServerSideSession, ServerSideSessionInterface, StoredSession, handle_of
 from .store import SessionStore, SessionStoreUnavailableError
 
 __all__ = [
     "BACKENDS",
     "SessionPolicy",
     "SessionStoreUnavailableError",
+    "StoredSession",
     "Verdict",
+    "current_handle",
     "get_policy",
     "get_store",
     "init_app",
     "persist",
     "rotate",
+    "stored_sessions",
 ]
 
 EXTENSION_KEY: Final = "quart_app.session_policy"
@@ -112,3 +115,17 @@ async def persist(session: SessionMixin) -> None:
     ):
         await interface.persist(session, request)
 
+
+
+async def stored_sessions(user_id: int) -> list[StoredSession] | None:
+    """A user's live sessions, or None where none are kept (the cookie backend)."""
+    interface = current_app.session_interface
+    if not isinstance(interface, ServerSideSessionInterface):
+        return None
+    return await interface.stored_sessions(user_id)
+
+
+def current_handle() -> str | None:
+    """The public name of this request's session, where it has a stored id."""
+    session_id = session.session_id if isinstance(session, ServerSideSession) else None
+    return handle_of(session_id) if session_id is not None else None

@@ -12,10 +12,12 @@ from the identity verbs), where a store outage becomes a 503 page;
 ``save_session`` only writes the cookie.
 """
 
+import hashlib
 import logging
 import re
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any, Final, override
 
 from flask.json.tag import TaggedJSONSerializer
@@ -24,13 +26,14 @@ from quart.sessions import SecureCookieSession, SessionInterface
 from quart.wrappers import BaseRequestWebsocket, Response
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from .policy import USER_ID, SessionPolicy
+from .policy import LAST_SEEN, USER_ID, SessionPolicy
 from .store import SESSION_ID_BYTES, SESSION_ID_LENGTH, SessionStore
 
 log = logging.getLogger(__name__)
 
 SESSION_ID: Final = re.compile(rf"[A-Za-z0-9_-]{{{SESSION_ID_LENGTH}}}")
 MAX_USER_AGENT: Final = 200
+HANDLE_LENGTH: Final = 32
 SERIALIZER: Final = TaggedJSONSerializer()
 
 
@@ -55,6 +58,21 @@ class ServerSideSession(SecureCookieSession):
         self.clear()
         self.session_id = None
         self.cookie_changed = True
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    """One live session as a sessions page shows it; ``handle`` names it without revealing it."""
+
+    handle: str
+    session_id: str
+    data: dict[str, Any]
+    meta: dict[str, Any]
+
+
+def handle_of(session_id: str) -> str:
+    """A public name for a session: its id is a bearer secret and never leaves the cookie."""
+    return hashlib.sha256(session_id.encode()).hexdigest()[:HANDLE_LENGTH]
 
 
 class ServerSideSessionInterface(SessionInterface):
@@ -92,6 +110,17 @@ class ServerSideSessionInterface(SessionInterface):
         session.update(decoded["data"])
         session.meta = decoded["meta"]
         session.modified = False
+
+    async def stored_sessions(self, user_id: int) -> list[StoredSession]:
+        """One user's live sessions, read back from the store, most recently active first."""
+        found = []
+        for session_id in await self.store.user_session_ids(user_id):
+            record = await self.store.load(session_id)
+            decoded = _decode(record) if record is not None else None
+            if decoded is not None:
+                found.append(StoredSession(handle_of(session_id), session_id,
+                                           decoded["data"], decoded["meta"]))
+        return sorted(found, key=lambda s: s.data.get(LAST_SEEN, 0), reverse=True)
 
     async def persist(self, session: ServerSideSession, request: Request) -> None:
         """Write the session now: create it under a new id, update it, or delete it.

@@ -1,0 +1,74 @@
+"""Routes only: change your password or delete your account, password required."""
+
+import logging
+from typing import Final
+
+from quart import Blueprint, ResponseReturnValue, redirect, render_template, request
+
+from .identity import (
+    WRONG_PASSWORD,
+    change_password,
+    confirm_password,
+    current_user,
+    delete_account,
+    login_required,
+)
+from .passwords import password_problem
+
+bp = Blueprint("account", __name__)
+log = logging.getLogger(__name__)
+
+PASSWORDS_DIFFER: Final = "The two new passwords do not match."
+SAME_PASSWORD: Final = "The new password must differ from the current one."  # noqa: S105
+CHANGED: Final = "Password changed. Every other session has been logged out."
+
+
+async def render_account(status: int = 200, error: str | None = None,
+                         delete_error: str | None = None) -> ResponseReturnValue:
+    """The account page: the password form and the delete form."""
+    notice = CHANGED if "changed" in request.args else None
+    page = await render_template("account.html", error=error, delete_error=delete_error,
+                                 notice=notice)
+    return page, status
+
+
+@bp.get("/account/password")
+@login_required
+async def password_form() -> ResponseReturnValue:
+    """Show the account page."""
+    return await render_account()
+
+
+@bp.post("/account/password")
+@login_required
+async def change() -> ResponseReturnValue:
+    """Change the password: the current one first, the new one under the usual policy."""
+    user = current_user()
+    assert user is not None
+    form = await request.form
+    current, new = form.get("current", ""), form.get("password", "")
+    if not await confirm_password(user, current):
+        log.warning("password change refused: wrong current password user_id=%d", user.id)
+        return await render_account(403, WRONG_PASSWORD)
+    error = password_problem(new)
+    if error is None and new != form.get("confirm", ""):
+        error = PASSWORDS_DIFFER
+    if error is None and new == current:
+        error = SAME_PASSWORD
+    if error is not None:
+        return await render_account(400, error)
+    await change_password(user, new)
+    return redirect("/account/password?changed", 303)
+
+
+@bp.post("/account/delete")
+@login_required
+async def delete() -> ResponseReturnValue:
+    """Delete the account and all its sessions; the browser lands on the logged-out page."""
+    user = current_user()
+    assert user is not None
+    if not await confirm_password(user, (await request.form).get("password", "")):
+        log.warning("account deletion refused: wrong password user_id=%d", user.id)
+        return await render_account(403, delete_error=WRONG_PASSWORD)
+    await delete_account(user)
+    return redirect("/logout", 303)
