@@ -1,5 +1,6 @@
 """Every page is usable without a mouse and passes axe-core (no serious or critical issue)."""
 
+import re
 from typing import Any
 
 import pytest
@@ -42,14 +43,26 @@ async def test_pages_have_no_serious_accessibility_violations(
     found += await axe_violations(page)
     await person.log_in()
     found += await axe_violations(page)
+    for path in ["/sessions", "/account/password"]:
+        await page.goto(path)
+        found += await axe_violations(page)
+    await page.get_by_label("Current password").fill("not my password at all")
+    await page.get_by_label("New password", exact=True).fill("a brand new passphrase")
+    await page.get_by_label("Repeat the new password").fill("a brand new passphrase")
+    await page.get_by_role("button", name="Change password").click()
+    await expect(page.get_by_role("alert")).to_have_text("That is not your current password.")
+    found += await axe_violations(page)
     await page.goto("/logout")
     found += await axe_violations(page)
     await context.close()
     assert found == []
 
 
-@pytest.mark.parametrize("path", ["/login", "/register"])
-async def test_every_input_has_a_label(page: Page, path: str) -> None:
+@pytest.mark.parametrize("path", ["/login", "/register", "/sessions", "/account/password"])
+async def test_every_input_has_a_label(page: Page, person: Person, path: str) -> None:
+    if path in ("/sessions", "/account/password"):
+        await person.log_in()
+        await expect(page).to_have_url(re.compile("/profile$"))
     await page.goto(path)
     unlabelled = await page.evaluate(
         "[...document.querySelectorAll('input:not([type=hidden])')]"
