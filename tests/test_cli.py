@@ -203,3 +203,11 @@ async def test_sessions_commands_refuse_unknown_users_and_sessions(
         result = await run_cli_in_thread(redis_config, "sessions", *args)
     assert result.exit_code == 1
     assert "no " in result.output
+
+
+def test_sessions_list_on_the_cookie_backend_says_why_it_cannot(quart_cli: Any) -> None:
+    quart_cli("users", "create", "alice", "--password-stdin", stdin=PASSWORD)
+    result = quart_cli("sessions", "list", "alice")
+    assert result.exit_code == 0
+    assert result.output.startswith("sessions live in signed cookies")
+    assert "quart sessions revoke alice" in result.output
