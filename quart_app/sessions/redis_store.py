@@ -16,23 +16,16 @@ Redis Cluster is out of scope: the scripts reach record keys they do not
 declare, and a user's keys are not co-located in one hash slot.
 """
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
-from .store import SessionStoreUnavailableError
+from ..redis_client import OPERATION_TIMEOUT, BoundedRedis
 
-# The most any one call may take, whatever redis-py's own timeouts and retry do.
-OPERATION_TIMEOUT: Final = 2.0
+__all__ = ["OPERATION_TIMEOUT", "RedisStore"]
 
 # KEYS: record, index. ARGV: record, expires_at, now, session_id, NX|XX.
 _SAVE: Final = """
@@ -74,29 +67,18 @@ return deleted
 class RedisStore:
     """``SessionStore`` on Redis, where every failure is ``SessionStoreUnavailableError``.
 
-    Each call is bounded: socket connect and read timeouts of ``timeout``
-    seconds, one immediate retry on a fresh connection after a connection
-    error, and ``OPERATION_TIMEOUT`` over the whole call (which also caps
-    redis-py's own 10 s "relaxed" timeouts during server maintenance).
-
-    The retry is what picks up a restarted Redis at the first request:
-    redis-py 8 speaks RESP3 with maintenance notifications on "auto", and
-    then skips its check of pooled connections at checkout, so a dead one
-    is only found by using it. A timeout is not retried: the server may
-    have run the command, and a creation run twice would report a
-    collision that never happened. No ``health_check_interval``: the
-    retry already covers stale connections without a PING per idle call.
+    Every call is bounded as ``redis_client.BoundedRedis`` describes (1 s
+    socket timeouts, one retry on a fresh connection after a connection
+    error, ``OPERATION_TIMEOUT`` over the whole call).
     """
 
     def __init__(self, url: str, prefix: str, *, timeout: float = 1.0) -> None:
-        self._url = url  # may hold a password: never shown
         self.prefix = prefix
         self.timeout = timeout
-        self._client: Redis | None = None
+        self._redis = BoundedRedis(url, timeout=timeout)
         self._save: AsyncScript | None = None
         self._live_ids: AsyncScript | None = None
         self._delete_user: AsyncScript | None = None
-        self._where = _without_credentials(url)
 
     async def open(self) -> None:
         """Create the client inside the serving loop; connections open on first use.
@@ -104,22 +86,14 @@ class RedisStore:
         Redis being down at start-up is therefore not fatal: the app starts,
         answers 503 where it needs sessions, and recovers when Redis does.
         """
-        self._client = Redis.from_url(
-            self._url,
-            socket_timeout=self.timeout,
-            socket_connect_timeout=self.timeout,
-            retry=Retry(NoBackoff(), 1, (RedisConnectionError,)),
-            decode_responses=True,
-        )
-        self._save = self._client.register_script(_SAVE)
-        self._live_ids = self._client.register_script(_LIVE_IDS)
-        self._delete_user = self._client.register_script(_DELETE_USER)
+        await self._redis.open()
+        self._save = self._redis.register_script(_SAVE)
+        self._live_ids = self._redis.register_script(_LIVE_IDS)
+        self._delete_user = self._redis.register_script(_DELETE_USER)
 
     async def close(self) -> None:
         """Close the connection pool at shutdown."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self._redis.close()
 
     async def load(self, session_id: str) -> str | None:
         """The record, or None when unknown or expired (Redis expires it); never creates one."""
@@ -192,26 +166,5 @@ class RedisStore:
         return script
 
     async def _call(self, operation: Callable[[Redis], Awaitable[Any]]) -> Any:
-        """Run one Redis operation within ``OPERATION_TIMEOUT``; any failure is an outage."""
-        client = self._client
-        if client is None:
-            raise RuntimeError("RedisStore.open() was not awaited")
-        try:
-            async with asyncio.timeout(OPERATION_TIMEOUT):
-                return await operation(client)
-        except (RedisError, OSError, TimeoutError) as error:
-            raise SessionStoreUnavailableError(
-                f"Redis at {self._where} did not answer: {type(error).__name__}"
-            ) from None
-
-
-def _without_credentials(url: str) -> str:
-    """The URL's scheme, host, port and path only: never a password in a log line."""
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return f"unix://{parts.path}"
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    return f"{parts.scheme}://{parts.hostname or 'localhost'}{port}{parts.path}"
+        """Run one Redis operation, bounded; any failure is ``SessionStoreUnavailableError``."""
+        return await self._redis.call(operation)

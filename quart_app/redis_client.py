@@ -1,0 +1,95 @@
+"""One bounded Redis client, shared by the session store and the login throttle.
+
+Both keep state every worker must see, and both must fail the same way when
+Redis does not answer: fast, and as ``SessionStoreUnavailableError`` (a 503
+page with ``Retry-After``), never a hang or a 500. So the client's
+construction and the bound around each call live here once.
+
+Each call is bounded: socket connect and read timeouts of ``timeout``
+seconds, one immediate retry on a fresh connection after a connection
+error, and ``OPERATION_TIMEOUT`` over the whole call (which also caps
+redis-py's own 10 s "relaxed" timeouts during server maintenance).
+
+The retry is what picks up a restarted Redis at the first request:
+redis-py 8 speaks RESP3 with maintenance notifications on "auto", and
+then skips its check of pooled connections at checkout, so a dead one
+is only found by using it. A timeout is not retried: the server may
+have run the command, and a creation run twice would report a
+collision that never happened. No ``health_check_interval``: the
+retry already covers stale connections without a PING per idle call.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from .sessions.store import SessionStoreUnavailableError
+
+# The most any one call may take, whatever redis-py's own timeouts and retry do.
+OPERATION_TIMEOUT: Final = 2.0
+
+
+class BoundedRedis:
+    """A Redis client made inside the serving loop, where every failure is an outage."""
+
+    def __init__(self, url: str, *, timeout: float = 1.0) -> None:
+        self._url = url  # may hold a password: never shown
+        self.timeout = timeout
+        self.where = without_credentials(url)
+        self._client: Redis | None = None
+
+    async def open(self) -> None:
+        """Create the client; connections open on first use, so Redis may still be down."""
+        self._client = Redis.from_url(
+            self._url,
+            socket_timeout=self.timeout,
+            socket_connect_timeout=self.timeout,
+            retry=Retry(NoBackoff(), 1, (RedisConnectionError,)),
+            decode_responses=True,
+        )
+
+    async def close(self) -> None:
+        """Close the connection pool at shutdown."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    def register_script(self, source: str) -> AsyncScript:
+        """A Lua script run by its SHA (loaded again by itself after a Redis restart)."""
+        return self._open_client().register_script(source)
+
+    async def call(self, operation: Callable[[Redis], Awaitable[Any]]) -> Any:
+        """Run one Redis operation within ``OPERATION_TIMEOUT``; any failure is an outage."""
+        client = self._open_client()
+        try:
+            async with asyncio.timeout(OPERATION_TIMEOUT):
+                return await operation(client)
+        except (RedisError, OSError, TimeoutError) as error:
+            raise SessionStoreUnavailableError(
+                f"Redis at {self.where} did not answer: {type(error).__name__}"
+            ) from None
+
+    def _open_client(self) -> Redis:
+        if self._client is None:
+            raise RuntimeError("open() was not awaited")
+        return self._client
+
+
+def without_credentials(url: str) -> str:
+    """The URL's scheme, host, port and path only: never a password in a log line."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{parts.hostname or 'localhost'}{port}{parts.path}"
