@@ -20,6 +20,7 @@ from . import (
     sessions,
     sessions_page,
     templating,
+    throttle,
     users,
 )
 from .config import load_config
@@ -40,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     http_guard.init_app(app)
     sessions.init_app(app)
     users.init_app(app)
+    throttle.init_app(app)
     csrf.init_app(app)
     app.before_request(identity.load_logged_in_user)
     templating.init_app(app)

@@ -19,12 +19,13 @@ from quart import (
 )
 
 from .csrf import harmless_without_login
-from .identity import current_user, login_required, login_user, logout_user
+from .identity import authenticate, current_user, login_required, login_user, logout_user
 from .passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
 from .passwords import password_problem
 from .security import safe_next
 from .sessions import get_policy
 from .sessions.policy import LOGGED_IN_AT
+from .throttle import get_throttle
 from .users import UsernameTakenError, get_store, username_problem
 
 bp = Blueprint("auth", __name__)
@@ -71,7 +72,7 @@ async def login() -> ResponseReturnValue:
         return await render_login(400, LOGIN_INCOMPLETE, username, target)
     if len(username) > MAX_USERNAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
         return await render_login(400, LOGIN_TOO_LONG, "", target)
-    user = await get_store().authenticate(username, password)
+    user = await authenticate(username, password)
     if user is None:
         log.warning("login failed for %s", _loggable_name(username))
         return await render_login(401, LOGIN_FAILED, username, target)
@@ -130,6 +131,7 @@ async def register() -> ResponseReturnValue:
         error = PASSWORDS_DIFFER
     if error is not None:
         return await render_template("register.html", error=error, username=username), 400
+    await get_throttle().registration_attempt(request.remote_addr)
     try:
         user = await get_store().create(username, password)
     except UsernameTakenError:

@@ -8,6 +8,7 @@ names the key instead of failing on the first request.
 """
 
 import logging
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -55,6 +56,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "PASSWORD_HASH_PARAMETERS": None,
     "PASSWORD_HASH_CONCURRENCY": 1,
     "PASSWORD_HASH_QUEUE": 8,
+    "LOGIN_THROTTLE": {"account": [10, 900], "address": [100, 900]},
 }
 
 REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
@@ -63,6 +65,9 @@ HASH_COSTS: Final = ("time_cost", "memory_cost", "parallelism")
 OWASP_MIN_MEMORY_KIB: Final = 19 * 1024
 OWASP_MIN_TIME_COST: Final = 2
 SAMESITE_VALUES: Final = ("Lax", "Strict", "None")
+THROTTLE_KINDS: Final = ("account", "address")
+MAX_THROTTLE_WINDOW: Final = 24 * 3600
+ASVS_MAX_FAILURES_PER_HOUR: Final = 100
 ASYNC_DRIVERS: Final = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
 
@@ -105,6 +110,8 @@ def validate(config: dict[str, Any], instance_path: Path) -> None:
         config["PASSWORD_HASH_PARAMETERS"], testing=config.get("TESTING") is True
     )
     config["USER_CACHE_TTL"] = _cache_ttl(config["USER_CACHE_TTL"])
+    config["LOGIN_THROTTLE"] = _login_throttle(config["LOGIN_THROTTLE"],
+                                               testing=config.get("TESTING") is True)
     config["TRUSTED_HOSTS"] = _host_list(config["TRUSTED_HOSTS"])
     _check_cookie(config)
     config["DATABASE_URL"] = _database_url(config["DATABASE_URL"], instance_path)
@@ -194,6 +201,38 @@ def _cache_ttl(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 60:
         raise ConfigError("USER_CACHE_TTL", f"must be 0 to 60 seconds, got {value!r}")
     return float(value)
+
+
+def _login_throttle(value: object, *, testing: bool) -> dict[str, tuple[int, int]]:
+    """Failures allowed per account and per address, each ``[count, window seconds]``.
+
+    A key left out keeps its default. An account limit that could let more than
+    ASVS 2.2.1's 100 failed logins an hour through is refused outside tests:
+    fixed windows allow ``count * (ceil(3600 / window) + 1)`` in the worst hour.
+    """
+    shape = 'must be like {"account": [10, 900], "address": [100, 900]}'
+    if not isinstance(value, Mapping) or not set(value) <= set(THROTTLE_KINDS):
+        raise ConfigError("LOGIN_THROTTLE", f"{shape}, got {value!r}")
+    limits = {}
+    for kind in THROTTLE_KINDS:
+        pair = value.get(kind, DEFAULTS["LOGIN_THROTTLE"][kind])
+        if (not isinstance(pair, (list, tuple)) or len(pair) != 2
+                or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in pair)):
+            raise ConfigError(f"LOGIN_THROTTLE.{kind}",
+                              f"must be [attempts, window seconds], whole numbers >= 1, "
+                              f"got {pair!r}")
+        if pair[1] > MAX_THROTTLE_WINDOW:
+            raise ConfigError(f"LOGIN_THROTTLE.{kind}",
+                              f"window must be at most {MAX_THROTTLE_WINDOW} seconds (a day), "
+                              f"got {pair[1]}")
+        limits[kind] = (pair[0], pair[1])
+    count, window = limits["account"]
+    worst_hour = count * (math.ceil(3600 / window) + 1)
+    if not testing and worst_hour > ASVS_MAX_FAILURES_PER_HOUR:
+        raise ConfigError("LOGIN_THROTTLE.account",
+                          f"{list(limits['account'])} lets up to {worst_hour} failed logins "
+                          f"through in an hour; ASVS 2.2.1 allows {ASVS_MAX_FAILURES_PER_HOUR}")
+    return limits
 
 
 def _host_list(value: object) -> list[str]:

@@ -6,11 +6,17 @@ from typing import Final
 
 from quart import Quart, ResponseReturnValue, g, render_template, request
 from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 
 from .identity import load_logged_in_user
 from .passwords import HashingBusyError
 from .sessions import SessionStoreUnavailableError
+from .throttle import LoginThrottledError, wait_in_words
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,14 @@ def init_app(app: Quart) -> None:
     async def hashing_busy(error: HashingBusyError) -> ResponseReturnValue:
         log.warning("refused %s %s: password hashing queue full", request.method, request.path)
         return await unavailable(HASHING_BUSY, HASHING_RETRY_AFTER_SECONDS)
+
+    @app.errorhandler(LoginThrottledError)
+    async def throttled(error: LoginThrottledError) -> ResponseReturnValue:
+        log.warning("refused %s %s: too many attempts (%s)", request.method, request.path,
+                    ", ".join(error.limits))
+        description = f"Too many attempts. Try again in {wait_in_words(error.retry_after)}."
+        page = await render_template("error.html", error=TooManyRequests(description))
+        return page, 429, {"Retry-After": str(error.retry_after)}
 
     @app.errorhandler(InternalServerError)
     async def internal_error(error: InternalServerError) -> ResponseReturnValue:

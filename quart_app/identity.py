@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from quart import ResponseReturnValue, g, redirect, request, session
 
-from . import csrf, sessions
+from . import csrf, sessions, throttle
 from .sessions import Verdict, get_policy
 from .sessions.policy import USER_ID, VERSION
 from .users import User, get_store
@@ -71,6 +71,22 @@ async def logout_user() -> None:
     g.user = None
     if user is not None:
         log.info("logout user_id=%d", user.id)
+
+
+async def authenticate(username: str, password: str) -> User | None:
+    """The login verb's password check, behind the throttle (ASVS 2.2.1).
+
+    The attempt is counted first and refused past a limit with
+    ``LoginThrottledError`` before any hash is computed; a success clears the
+    account's count. The throttle stands here, not in the user store, so the
+    operator's CLI is never locked out.
+    """
+    guard = throttle.get_throttle()
+    await guard.login_attempt(username, request.remote_addr)
+    user = await get_store().authenticate(username, password)
+    if user is not None:
+        await guard.login_succeeded(username)
+    return user
 
 
 async def confirm_password(user: User, password: str) -> bool:

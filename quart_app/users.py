@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     bindparam,
     event,
     insert,
@@ -50,6 +51,15 @@ users_table = Table(
     Column("password_hash", String(255), nullable=False),
     Column("session_version", Integer, nullable=False, server_default=text("1")),
     Column("created_at", BigInteger, nullable=False),
+)
+# Login throttle counters (``throttle.SqlThrottleStore``): created with the user schema so the
+# embedded default throttles across every worker sharing the database.
+login_failures_table = Table(
+    "login_failures",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("window_start", BigInteger, nullable=False),
 )
 
 

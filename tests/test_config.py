@@ -123,6 +123,13 @@ def test_hashing_defaults_to_rfc_9106_low_memory(config: dict[str, Any]) -> None
         ("PASSWORD_HASH_PARAMETERS", {"time_cost": 3}, "mapping of"),
         ("PASSWORD_HASH_PARAMETERS", {"time_cost": "3", "memory_cost": 65536,
                                       "parallelism": 4}, ">= 0"),
+        ("LOGIN_THROTTLE", "strict", "must be like"),
+        ("LOGIN_THROTTLE", {"accounts": [10, 900]}, "must be like"),
+        ("LOGIN_THROTTLE", {"account": [0, 900]}, ">= 1"),
+        ("LOGIN_THROTTLE", {"account": [10]}, "attempts, window seconds"),
+        ("LOGIN_THROTTLE", {"account": "10/900"}, "attempts, window seconds"),
+        ("LOGIN_THROTTLE", {"address": [100, True]}, ">= 1"),
+        ("LOGIN_THROTTLE", {"address": [100, 90000]}, "at most 86400 seconds"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(

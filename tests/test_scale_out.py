@@ -1,7 +1,7 @@
 """Two Hypercorn instances from ``hypercorn.toml``, one Redis, one PostgreSQL: one service."""
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -14,13 +14,15 @@ pytestmark = pytest.mark.server
 
 
 @contextlib.asynccontextmanager
-async def two_instances(tmp_path: Path) -> AsyncIterator[tuple[LiveServer, LiveServer]]:
+async def two_instances(
+    tmp_path: Path, extra: Mapping[str, str] | None = None,
+) -> AsyncIterator[tuple[LiveServer, LiveServer]]:
     """A and B: separate processes and instance folders, the same key, Redis and database."""
     async with fresh_postgres_database() as database, fresh_redis_prefix() as (redis, prefix):
         shared = {
             "QUART_SECRET_KEY": SECRET_KEY, "QUART_SESSION_BACKEND": "redis",
             "QUART_REDIS_URL": redis, "QUART_SESSION_KEY_PREFIX": prefix,
-            "QUART_DATABASE_URL": database, "QUART_USER_CACHE_TTL": "0",
+            "QUART_DATABASE_URL": database, "QUART_USER_CACHE_TTL": "0", **(extra or {}),
         }
         async with (
             live_server(tmp_path / "a", shared) as a,

@@ -1,0 +1,288 @@
+"""Login throttling (OWASP ASVS 2.2.1): a password can be guessed only so many times.
+
+Every login attempt counts against two fixed windows: the typed account name
+(whether or not such an account exists, so the throttle tells an attacker
+nothing the dummy hash hides) and the client address. The counters go up
+*before* the password is checked, in one atomic step per key that returns
+the new count, and only an attempt whose counts are within both limits goes
+on to the password hash: 20 simultaneous guesses against a limit of 5 let
+exactly 5 through, and a refused attempt costs no hash at all, so the
+throttle is also cheap to hit. A successful login clears the account's
+count (not the address's: one address may serve many people, and counting
+its successes too keeps a proxy from hiding a guesser behind real logins).
+Registrations count against the address, since each costs a hash and its
+409 answer tells whether a name is taken.
+
+The counters live where every worker and machine sees them: Redis when
+sessions do (``SESSION_BACKEND=redis``), else the users database, so the
+embedded default throttles across every Hypercorn worker too. Typed names
+are stored only as an HMAC under ``SECRET_KEY``: a password typed into the
+name field never reaches Redis or the database.
+"""
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from quart import Quart, current_app
+from redis.commands.core import AsyncScript
+from sqlalchemy import Executable, Table, case
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .redis_client import BoundedRedis
+from .users import EXTENSION_KEY as USERS_EXTENSION_KEY
+from .users import UserStore, login_failures_table, username_key
+
+EXTENSION_KEY: Final = "quart_app.throttle"
+ACCOUNT: Final = "account"
+ADDRESS: Final = "address"
+# An IPv6 client usually holds a whole /64: counting its addresses one by one would let it
+# guess 2**64 times as often.
+IPV6_PREFIX: Final = 64
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """At most ``attempts`` per fixed window of ``window`` seconds."""
+
+    attempts: int
+    window: int
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """A counter just after an attempt: its new value and the seconds until its window ends."""
+
+    count: int
+    resets_in: int
+
+
+class LoginThrottledError(Exception):
+    """Too many attempts: refused before any password is hashed (a 429 page)."""
+
+    def __init__(self, retry_after: int, limits: Sequence[str]) -> None:
+        super().__init__(f"over the {' and '.join(limits)} limit; retry after {retry_after} s")
+        self.retry_after = retry_after
+        self.limits = tuple(limits)
+
+
+class ThrottleStore(Protocol):
+    """Where the counters live; shared by every worker, failing as its backend's outage."""
+
+    async def hit(self, counters: Sequence[tuple[str, int]]) -> list[Count]:
+        """Add one to each ``(key, window seconds)`` counter atomically and return the counts.
+
+        A counter whose window has ended starts again at 1 with a new window.
+        """
+        ...
+
+    async def reset(self, key: str) -> None:
+        """Forget one counter (a missing one is not an error)."""
+        ...
+
+    async def open(self) -> None:
+        """Connect at start-up, inside the serving event loop."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections at shutdown."""
+        ...
+
+
+class SqlThrottleStore:
+    """Counters in the users database's ``login_failures`` table (SQLite >= 3.35, PostgreSQL).
+
+    One ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` per key is the atomic
+    increment: the database serialises concurrent upserts of one row, so no
+    two attempts ever read the same count. A failure is the database's
+    ``DBAPIError`` (a 503 page).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def hit(self, counters: Sequence[tuple[str, int]]) -> list[Count]:
+        """Upsert each counter in one transaction; ``time.time()`` is the clock."""
+        now = int(time.time())
+        counts = []
+        async with self.engine.begin() as conn:
+            for key, window in counters:
+                # (Row.count would be tuple.count: unpack instead.)
+                count, window_start = (await conn.execute(
+                    _upsert(conn.dialect.name, key, window, now))).one()
+                counts.append(Count(count, window_start + window - now))
+        return counts
+
+    async def reset(self, key: str) -> None:
+        """Delete the counter's row."""
+        table = login_failures_table
+        async with self.engine.begin() as conn:
+            await conn.execute(table.delete().where(table.c.key == key))
+
+    async def open(self) -> None:
+        """Nothing to do: the user store owns the engine (and creates the table)."""
+
+    async def close(self) -> None:
+        """Nothing to do: the user store disposes of the engine."""
+
+
+def _upsert(dialect: str, key: str, window: int, now: int) -> Executable:
+    table: Table = login_failures_table
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    expired = table.c.window_start <= now - window
+    return (
+        insert(table)
+        .values(key=key, count=1, window_start=now)
+        .on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={"count": case((expired, 1), else_=table.c.count + 1),
+                  "window_start": case((expired, now), else_=table.c.window_start)},
+        )
+        .returning(table.c.count, table.c.window_start)
+    )
+
+
+# KEYS: the counters. ARGV: each one's window in seconds. Returns count, TTL, count, TTL, ...
+_HIT: Final = """
+local result = {}
+for i, key in ipairs(KEYS) do
+    local count = redis.call('INCR', key)
+    local ttl = redis.call('TTL', key)
+    if count == 1 or ttl < 0 then
+        redis.call('EXPIRE', key, ARGV[i])
+        ttl = tonumber(ARGV[i])
+    end
+    result[#result + 1] = count
+    result[#result + 1] = ttl
+end
+return result
+"""
+
+
+class RedisThrottleStore:
+    """Counters in Redis under ``{prefix}throttle:``: ``INCR`` and a TTL of one window.
+
+    One Lua script per attempt counts every key at once, so no crash leaves a
+    counter without its expiry; Redis forgets a counter when its window ends.
+    Calls are bounded like the session store's and fail as
+    ``SessionStoreUnavailableError`` (a 503 page).
+    """
+
+    def __init__(self, url: str, prefix: str, *, timeout: float = 1.0) -> None:
+        self.prefix = prefix
+        self._redis = BoundedRedis(url, timeout=timeout)
+        self._hit: AsyncScript | None = None
+
+    async def hit(self, counters: Sequence[tuple[str, int]]) -> list[Count]:
+        """Run the script once for all the counters."""
+        script = self._hit
+        if script is None:
+            raise RuntimeError("RedisThrottleStore.open() was not awaited")
+        keys = [self.prefix + key for key, _ in counters]
+        windows = [window for _, window in counters]
+        flat = await self._redis.call(lambda c: script(keys=keys, args=windows, client=c))
+        return [Count(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    async def reset(self, key: str) -> None:
+        """Delete the counter."""
+        await self._redis.call(lambda c: c.delete(self.prefix + key))
+
+    async def open(self) -> None:
+        """Create the client; Redis may still be down (attempts then get a 503)."""
+        await self._redis.open()
+        self._hit = self._redis.register_script(_HIT)
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._redis.close()
+
+
+class Throttle:
+    """The policy: which counters an attempt adds to, and when it is refused."""
+
+    def __init__(self, store: ThrottleStore, limits: Mapping[str, Limit], secret: bytes) -> None:
+        self.store = store
+        self.account = limits[ACCOUNT]
+        self.address = limits[ADDRESS]
+        self._secret = secret
+
+    async def login_attempt(self, username: str, address: str | None) -> None:
+        """Count a login before its password check; raise ``LoginThrottledError`` past a limit."""
+        await self._count([(ACCOUNT, self.account_key(username), self.account),
+                           (ADDRESS, self.address_key(address), self.address)])
+
+    async def registration_attempt(self, address: str | None) -> None:
+        """Count a registration before its hash; raise ``LoginThrottledError`` past the limit."""
+        await self._count([(ADDRESS, self.address_key(address), self.address)])
+
+    async def login_succeeded(self, username: str) -> None:
+        """The account's owner is back: their earlier typos no longer count."""
+        await self.store.reset(self.account_key(username))
+
+    def account_key(self, username: str) -> str:
+        """``account:`` and an HMAC of the case-insensitive name (never the name itself)."""
+        name = username_key(username).encode("utf-8", "surrogatepass")
+        return "account:" + hmac.new(self._secret, name, hashlib.sha256).hexdigest()[:32]
+
+    @staticmethod
+    def address_key(address: str | None) -> str:
+        """``address:`` and the client's IPv4 address or IPv6 /64."""
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return f"address:{address or 'unknown'}"
+        if ip.version == 6:
+            return f"address:{ipaddress.ip_network(f'{ip}/{IPV6_PREFIX}', strict=False)}"
+        return f"address:{ip}"
+
+    async def _count(self, counters: Sequence[tuple[str, str, Limit]]) -> None:
+        counts = await self.store.hit([(key, limit.window) for _, key, limit in counters])
+        over = [(name, count.resets_in) for (name, _, limit), count in zip(counters, counts,
+                                                                            strict=True)
+                if count.count > limit.attempts]
+        if over:
+            raise LoginThrottledError(max(1, *(wait for _, wait in over)),
+                                      [name for name, _ in over])
+
+
+def wait_in_words(seconds: int) -> str:
+    """"14 minutes": how long to wait, rounded up, for the 429 page."""
+    if seconds < 60:
+        amount, unit = max(1, seconds), "second"
+    elif seconds < 2 * 3600:
+        amount, unit = math.ceil(seconds / 60), "minute"
+    else:
+        amount, unit = math.ceil(seconds / 3600), "hour"
+    return f"{amount} {unit}{'' if amount == 1 else 's'}"
+
+
+def init_app(app: Quart) -> None:
+    """Keep the counters beside the sessions (Redis) or the users (SQL); tie them to serving."""
+    store: ThrottleStore
+    if app.config["SESSION_BACKEND"] == "redis":
+        store = RedisThrottleStore(app.config["REDIS_URL"],
+                                   app.config["SESSION_KEY_PREFIX"] + "throttle:")
+    else:
+        users = app.extensions[USERS_EXTENSION_KEY]
+        assert isinstance(users, UserStore)
+        store = SqlThrottleStore(users.engine)
+    limits = {name: Limit(*value) for name, value in app.config["LOGIN_THROTTLE"].items()}
+    app.extensions[EXTENSION_KEY] = Throttle(store, limits, app.config["SECRET_KEY"])
+    app.before_serving(store.open)
+    app.after_serving(store.close)
+
+
+def get_throttle() -> Throttle:
+    """The current app's throttle."""
+    throttle = current_app.extensions[EXTENSION_KEY]
+    assert isinstance(throttle, Throttle)
+    return throttle

@@ -1,0 +1,426 @@
+"""Login throttling (ASVS 2.2.1): counted before the password check, shared, cheap to hit.
+
+The app-level tests run on the default embedded store (SQLite) with small
+limits (3 per account, 6 per address); the store contract and the
+concurrency guarantee run on SQLite, PostgreSQL and Redis. "No hash was
+computed" is observed on the real hasher: its only thread is held and its
+queue is 0, so any hash would be refused at once with a 503 instead of the
+429 a throttled attempt gets.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+import time_machine
+from quart import Quart
+from redis.asyncio import Redis
+
+from quart_app import create_app
+from quart_app.config import ConfigError
+from quart_app.passwords import PasswordHasher
+from quart_app.throttle import (
+    RedisThrottleStore,
+    SqlThrottleStore,
+    Throttle,
+    ThrottleStore,
+    wait_in_words,
+)
+from quart_app.users import User, UserStore, build_store
+
+from .conftest import (
+    PASSWORD,
+    TEST_REDIS_URL,
+    AuthActions,
+    fresh_postgres_database,
+    fresh_redis_prefix,
+)
+from .live_server import create_user
+from .outage import proxied
+from .test_passwords import pool_held
+from .test_scale_out import two_instances
+from .test_server import Visitor
+
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+WRONG: Final = "not the password at all"
+SMALL = {"account": [3, 900], "address": [6, 900]}
+STORES: Final = ["sqlite", "postgresql", "redis"]
+
+pytestmark = pytest.mark.config(LOGIN_THROTTLE=SMALL)
+
+
+@pytest.fixture
+def clock(time_machine: time_machine.TimeMachineFixture) -> time_machine.TimeMachineFixture:
+    """A stopped clock at START: no window ends unless a test moves it."""
+    time_machine.move_to(START, tick=False)
+    return time_machine
+
+
+async def statuses(auth: AuthActions, attempts: list[tuple[str, str]]) -> list[int]:
+    """Submit the login form once per ``(username, password)``, in order."""
+    return [(await auth.login(name, password)).status_code for name, password in attempts]
+
+
+# --- over a limit ---------------------------------------------------------------------------
+
+
+async def test_over_the_account_limit_is_429_with_retry_after_and_the_wait_in_words(
+    auth: AuthActions, user: User, clock: time_machine.TimeMachineFixture,
+) -> None:
+    assert await statuses(auth, [("alice", WRONG)] * 3) == [401, 401, 401]
+    clock.shift(timedelta(seconds=60))
+    refused = await auth.login("alice", WRONG)
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "840"
+    body = await refused.get_data(as_text=True)
+    assert "Try again in 14 minutes." in body
+    assert "<h1>Too Many Requests</h1>" in body  # the site's error page
+
+
+@pytest.mark.config(LOGIN_THROTTLE=SMALL, PASSWORD_HASH_QUEUE=0)
+async def test_a_throttled_login_computes_no_hash_even_with_the_right_password(
+    auth: AuthActions, user: User, store: UserStore,
+) -> None:
+    assert await statuses(auth, [("alice", WRONG)] * 3) == [401, 401, 401]
+    async with pool_held(store.hasher):  # any hash now would be a 503 at once
+        response = await auth.login("alice", PASSWORD)
+    assert response.status_code == 429
+
+
+async def test_the_account_count_ignores_the_case_of_the_typed_name(
+    auth: AuthActions, user: User,
+) -> None:
+    attempts = [("alice", WRONG), ("ALICE", WRONG), ("Alice", WRONG), ("aLiCe", PASSWORD)]
+    assert await statuses(auth, attempts) == [401, 401, 401, 429]
+
+
+@pytest.mark.config(LOGIN_THROTTLE={"account": [3, 900]})
+async def test_an_unknown_name_is_counted_exactly_like_an_existing_account(
+    app: Quart, user: User,
+) -> None:
+    existing = await statuses(AuthActions(app.test_client()), [("alice", WRONG)] * 4)
+    unknown = await statuses(AuthActions(app.test_client()), [("nobody", WRONG)] * 4)
+    assert existing == unknown == [401, 401, 401, 429]
+
+
+async def test_one_accounts_failures_do_not_throttle_another_account(
+    auth: AuthActions, user: User, store: UserStore,
+) -> None:
+    await store.create("bob", PASSWORD)
+    assert await statuses(auth, [("alice", WRONG)] * 4) == [401, 401, 401, 429]
+    assert (await auth.login("bob", PASSWORD)).status_code == 303
+
+
+async def test_the_address_limit_stops_guessing_spread_over_many_names(
+    auth: AuthActions,
+) -> None:
+    names = [f"user{i}" for i in range(7)]
+    assert await statuses(auth, [(name, WRONG) for name in names]) == [401] * 6 + [429]
+
+
+@pytest.mark.config(LOGIN_THROTTLE={"account": [3, 900]})
+async def test_a_successful_login_resets_the_accounts_count(app: Quart, user: User) -> None:
+    before = [("alice", WRONG)] * 2 + [("alice", PASSWORD)]
+    assert await statuses(AuthActions(app.test_client()), before) == [401, 401, 303]
+    after = await statuses(AuthActions(app.test_client()), [("alice", WRONG)] * 4)
+    assert after == [401, 401, 401, 429]
+
+
+async def test_a_successful_login_does_not_reset_the_address_count(
+    app: Quart, user: User,
+) -> None:
+    visitors = [AuthActions(app.test_client()) for _ in range(7)]
+    answers = [(await v.login("alice", PASSWORD)).status_code for v in visitors]
+    assert answers == [303] * 6 + [429]
+
+
+@pytest.mark.config(LOGIN_THROTTLE={"address": [2, 900]}, PASSWORD_HASH_QUEUE=0)
+async def test_registration_is_counted_per_address_and_refused_without_hashing(
+    auth: AuthActions, store: UserStore,
+) -> None:
+    assert (await auth.register("bob")).status_code == 303
+    assert (await auth.register("bob")).status_code == 409  # taken: still an attempt
+    async with pool_held(store.hasher):
+        response = await auth.register("carol")
+    assert response.status_code == 429
+    assert await store.find("carol") is None
+
+
+async def test_the_end_of_the_window_frees_the_account(
+    auth: AuthActions, user: User, clock: time_machine.TimeMachineFixture,
+) -> None:
+    assert await statuses(auth, [("alice", WRONG)] * 4) == [401, 401, 401, 429]
+    clock.shift(timedelta(seconds=899))
+    assert (await auth.login("alice", PASSWORD)).status_code == 429
+    clock.shift(timedelta(seconds=1))
+    assert (await auth.login("alice", PASSWORD)).status_code == 303
+
+
+# --- the client address ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "Remote-Addr"])
+async def test_a_forged_address_header_is_not_the_address_counted(
+    auth: AuthActions, header: str,
+) -> None:
+    answers = []
+    for i in range(7):
+        form = {"username": f"user{i}", "password": WRONG, "csrf_token": await auth.token()}
+        response = await auth.client.post("/login", form=form,
+                                          headers={header: f"198.51.100.{i}"})
+        answers.append(response.status_code)
+    assert answers == [401] * 6 + [429]
+
+
+@pytest.mark.config(LOGIN_THROTTLE=SMALL, PROXY_FIX_HOPS=1)
+async def test_behind_one_trusted_proxy_the_forwarded_address_is_counted(
+    auth: AuthActions,
+) -> None:
+    async def attempt(name: str, forwarded_for: str) -> int:
+        form = {"username": name, "password": WRONG, "csrf_token": await auth.token()}
+        response = await auth.client.post(
+            "/login", form=form, headers={"X-Forwarded-For": f"203.0.113.9, {forwarded_for}"})
+        return response.status_code
+
+    assert [await attempt(f"user{i}", "198.51.100.7") for i in range(7)] == [401] * 6 + [429]
+    assert await attempt("someone", "198.51.100.8") == 401
+
+
+def test_ipv6_clients_are_counted_per_64_prefix() -> None:
+    assert Throttle.address_key("2001:db8:1:2:aaaa::1") == Throttle.address_key("2001:db8:1:2::9")
+    assert Throttle.address_key("2001:db8:1:3::1") != Throttle.address_key("2001:db8:1:2::1")
+
+
+# --- the wait in words, configuration -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("seconds", "words"), [
+    (1, "1 second"), (59, "59 seconds"), (60, "1 minute"), (61, "2 minutes"),
+    (840, "14 minutes"), (7199, "120 minutes"), (7200, "2 hours"), (86400, "24 hours"),
+])
+def test_the_wait_is_said_in_words_rounded_up(seconds: int, words: str) -> None:
+    assert wait_in_words(seconds) == words
+
+
+@pytest.mark.config
+def test_the_defaults_are_stricter_than_asvs(config: dict[str, Any]) -> None:
+    assert create_app(config).config["LOGIN_THROTTLE"] == {"account": (10, 900),
+                                                           "address": (100, 900)}
+
+
+@pytest.mark.config
+def test_limits_can_be_set_as_json_in_the_environment(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("QUART_LOGIN_THROTTLE", '{"account": [5, 600]}')
+    assert create_app(config).config["LOGIN_THROTTLE"] == {"account": (5, 600),
+                                                           "address": (100, 900)}
+
+
+@pytest.mark.config
+def test_an_account_limit_weaker_than_asvs_is_refused_outside_tests(
+    config: dict[str, Any],
+) -> None:
+    with pytest.raises(ConfigError, match=r"LOGIN_THROTTLE\.account: .* ASVS 2\.2\.1 allows 100"):
+        create_app({**config, "TESTING": False, "PASSWORD_HASH_PARAMETERS": None,
+                    "LOGIN_THROTTLE": {"account": [60, 3600]}})
+
+
+# --- store outage ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def redis_down_config(config: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """The Redis backend through a proxy that is already stopped."""
+    async with fresh_redis_prefix() as (url, prefix), proxied(url) as (via_proxy, proxy):
+        await proxy.stop()
+        yield {**config, "SESSION_BACKEND": "redis", "REDIS_URL": via_proxy,
+               "SESSION_KEY_PREFIX": prefix}
+
+
+async def test_a_login_while_redis_is_down_is_a_503_before_any_hash(
+    redis_down_config: dict[str, Any],
+) -> None:
+    app = create_app({**redis_down_config, "PASSWORD_HASH_QUEUE": 0})
+    async with app.test_app():
+        auth = AuthActions(app.test_client())
+        async with app.app_context():
+            hasher = app.extensions["quart_app.users"].hasher
+        assert isinstance(hasher, PasswordHasher)
+        async with pool_held(hasher):
+            response = await auth.login("alice", WRONG)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "session store is not answering" in await response.get_data(as_text=True)
+
+
+# --- the same on every store: contract ------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def open_store(kind: str, tmp_path: Path) -> AsyncIterator[ThrottleStore]:
+    """An open, empty ``ThrottleStore`` of each kind (the SQL ones with the user schema)."""
+    if kind == "redis":
+        async with fresh_redis_prefix() as (url, prefix):
+            redis_store = RedisThrottleStore(url, prefix + "throttle:")
+            await redis_store.open()
+            try:
+                yield redis_store
+            finally:
+                await redis_store.close()
+        return
+    async with contextlib.AsyncExitStack() as stack:
+        if kind == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path / 'throttle.db'}"
+        else:
+            url = (await stack.enter_async_context(fresh_postgres_database())).replace(
+                "postgresql://", "postgresql+asyncpg://", 1)
+        users = build_store(url)
+        await users.create_schema()
+        try:
+            yield SqlThrottleStore(users.engine)
+        finally:
+            await users.close()
+
+
+@pytest.fixture(params=STORES)
+async def throttle_store(request: pytest.FixtureRequest,
+                         tmp_path: Path) -> AsyncIterator[ThrottleStore]:
+    async with open_store(request.param, tmp_path) as store:
+        yield store
+
+
+async def redis_ttl(store: RedisThrottleStore, key: str) -> int:
+    admin = Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+    try:
+        return int(await admin.ttl(store.prefix + key))
+    finally:
+        await admin.aclose()
+
+
+async def set_redis_ttl(store: RedisThrottleStore, key: str, seconds: int) -> None:
+    admin = Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+    try:
+        assert await admin.expire(store.prefix + key, seconds)
+    finally:
+        await admin.aclose()
+
+
+async def test_store_counts_each_key_up_from_one(throttle_store: ThrottleStore) -> None:
+    counts = [await throttle_store.hit([("a", 900), ("b", 900)]) for _ in range(3)]
+    assert [[c.count for c in pair] for pair in counts] == [[1, 1], [2, 2], [3, 3]]
+    assert (await throttle_store.hit([("c", 900)]))[0].count == 1
+
+
+async def test_store_counts_concurrent_hits_without_losing_one(
+    throttle_store: ThrottleStore,
+) -> None:
+    hits = await asyncio.gather(*(throttle_store.hit([("k", 900)]) for _ in range(20)))
+    assert sorted(count.count for [count] in hits) == list(range(1, 21))
+
+
+async def test_store_reset_forgets_one_key_only(throttle_store: ThrottleStore) -> None:
+    await throttle_store.hit([("a", 900), ("b", 900)])
+    await throttle_store.reset("a")
+    await throttle_store.reset("never-counted")
+    assert [c.count for c in await throttle_store.hit([("a", 900), ("b", 900)])] == [1, 2]
+
+
+async def test_store_window_starts_at_the_first_hit_and_ends_after_it(
+    throttle_store: ThrottleStore, time_machine: time_machine.TimeMachineFixture,
+) -> None:
+    time_machine.move_to(START, tick=False)
+    [first] = await throttle_store.hit([("k", 900)])
+    assert first.resets_in == 900
+    if isinstance(throttle_store, RedisThrottleStore):
+        # Redis ends the window by its own clock: the key's TTL is the window. Time is not
+        # waited for: the TTL is set to what 800 s later would leave, and a hit keeps it.
+        assert 899 <= await redis_ttl(throttle_store, "k") <= 900
+        await set_redis_ttl(throttle_store, "k", 100)
+        [second] = await throttle_store.hit([("k", 900)])
+        assert second.count == 2
+        assert 99 <= second.resets_in <= 100
+        assert 99 <= await redis_ttl(throttle_store, "k") <= 100
+        return
+    time_machine.shift(timedelta(seconds=899))
+    [second] = await throttle_store.hit([("k", 900)])
+    assert (second.count, second.resets_in) == (2, 1)
+    time_machine.shift(timedelta(seconds=1))
+    [fresh] = await throttle_store.hit([("k", 900)])
+    assert (fresh.count, fresh.resets_in) == (1, 900)
+
+
+# --- atomic in front of the password check, on every store ---------------------------------
+
+
+class CountingHasher(PasswordHasher):
+    """The app's real hasher, counting the password checks that reach it."""
+
+    checks = 0
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        self.checks += 1
+        return await super().verify(password_hash, password)
+
+
+@pytest.fixture(params=STORES)
+async def store_config(request: pytest.FixtureRequest,
+                       config: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """The app's config with its throttle counters in each kind of store."""
+    if request.param == "sqlite":
+        yield config
+    elif request.param == "postgresql":
+        async with fresh_postgres_database() as url:
+            yield {**config, "DATABASE_URL": url}
+    else:
+        async with fresh_redis_prefix() as (url, prefix):
+            yield {**config, "SESSION_BACKEND": "redis", "REDIS_URL": url,
+                   "SESSION_KEY_PREFIX": prefix}
+
+
+async def test_twenty_concurrent_wrong_logins_let_exactly_the_limit_reach_the_password_check(
+    store_config: dict[str, Any],
+) -> None:
+    app = create_app({**store_config, "LOGIN_THROTTLE": {"account": [5, 900]}})
+    hasher = CountingHasher(app.config["PASSWORD_HASH_PARAMETERS"], max_waiting=20)
+    try:
+        async with app.test_app():
+            users = app.extensions["quart_app.users"]
+            assert isinstance(users, UserStore)
+            await users.create("alice", PASSWORD)
+            hasher.dummy_hash = users.hasher.dummy_hash
+            users.hasher = hasher
+            auth = AuthActions(app.test_client())
+            form = {"username": "alice", "password": WRONG, "csrf_token": await auth.token()}
+            answers = await asyncio.gather(*(auth.client.post("/login", form=form)
+                                             for _ in range(20)))
+    finally:
+        hasher.close()
+    assert sorted(a.status_code for a in answers) == [401] * 5 + [429] * 15
+    assert hasher.checks == 5
+
+
+# --- two instances sharing Redis ------------------------------------------------------------
+
+
+@pytest.mark.server
+async def test_two_instances_sharing_redis_stop_at_the_limit_in_total(tmp_path: Path) -> None:
+    """Production config (real argon2 costs, two workers each) with a small account limit."""
+    async with two_instances(tmp_path, {"QUART_LOGIN_THROTTLE": '{"account": [4, 900]}'}) as (
+        a, b,
+    ):
+        await create_user(a, "alice", PASSWORD)
+        answers = []
+        for i in range(10):
+            visitor = Visitor(a if i % 2 else b)
+            response = await visitor.submit("/login", {"username": "alice", "password": WRONG})
+            answers.append(response.status_code)
+        final = await Visitor(a).submit("/login", {"username": "alice", "password": PASSWORD})
+    assert answers == [401] * 4 + [429] * 6
+    assert final.status_code == 429
+    assert int(final.headers["retry-after"]) <= 900
+
