@@ -208,6 +208,7 @@ def test_the_memory_backend_is_refused_outside_tests(config: dict[str, Any]) -> 
     ("url", "message"),
     [("http://127.0.0.1:6379", "must start with redis://"),
      ("127.0.0.1:6379", "must start with redis://"),
+     ("http://user:hunter2@127.0.0.1:6379", "must start with redis://"),
      ("rediss://user:hunter2-secret@host:port/0", "is not a Redis URL"),
      (6379, "must be a URL string")],
 )

@@ -1,12 +1,16 @@
 """Every unsafe request needs the session's token and must not come from another site."""
 
+import hashlib
+import secrets
+
 import pytest
+from itsdangerous import URLSafeSerializer
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from quart_app.users import User
 
-from .conftest import PASSWORD, AuthActions, cookie_attributes, set_cookie_headers
+from .conftest import PASSWORD, SECRET_KEY, AuthActions, cookie_attributes, set_cookie_headers
 
 
 @pytest.mark.parametrize(("path", "logged_in"),
@@ -168,6 +172,39 @@ async def test_a_token_cookie_this_app_did_not_sign_is_refused(
 ) -> None:
     client.set_cookie("localhost", CSRF_COOKIE, cookie)
     form = {"username": "alice", "password": PASSWORD, "csrf_token": "token"}
+    assert (await client.post("/login", form=form)).status_code == 403
+
+
+def signed_token_cookie(token: str) -> str:
+    """A token cookie signed as the README says: HMAC-SHA256 under ``SECRET_KEY``."""
+    return URLSafeSerializer(SECRET_KEY, salt="quart_app.csrf", signer_kwargs={
+        "key_derivation": "hmac", "digest_method": hashlib.sha256}).dumps(token)
+
+
+async def test_a_token_cookie_signed_with_the_secret_key_is_accepted(
+    client: Client, user: User
+) -> None:
+    client.set_cookie("localhost", CSRF_COOKIE, signed_token_cookie("chosen-token"))
+    form = {"username": "alice", "password": PASSWORD, "csrf_token": "chosen-token"}
+    assert (await client.post("/login", form=form)).status_code == 303
+
+
+async def test_an_unsigned_token_cookie_is_refused_even_when_the_form_repeats_it(
+    client: Client, user: User
+) -> None:
+    client.set_cookie("localhost", CSRF_COOKIE, "chosen-token")
+    form = {"username": "alice", "password": PASSWORD, "csrf_token": "chosen-token"}
+    assert (await client.post("/login", form=form)).status_code == 403
+
+
+async def test_a_signed_token_cookie_over_256_characters_is_refused(
+    client: Client, user: User
+) -> None:
+    token = secrets.token_urlsafe(200)  # random, so the signed cookie cannot compress
+    cookie = signed_token_cookie(token)
+    assert len(cookie) > 256
+    client.set_cookie("localhost", CSRF_COOKIE, cookie)
+    form = {"username": "alice", "password": PASSWORD, "csrf_token": token}
     assert (await client.post("/login", form=form)).status_code == 403
 
 

@@ -15,7 +15,14 @@ from quart.typing import TestClientProtocol as Client
 
 from quart_app.users import User
 
-from ..conftest import AuthActions, fresh_redis_prefix, log_in, replay
+from ..conftest import (
+    AuthActions,
+    cookie_attributes,
+    fresh_redis_prefix,
+    log_in,
+    replay,
+    set_cookie_headers,
+)
 from ..outage import TcpProxy, proxied
 
 PROXY = pytest.StashKey[TcpProxy]()
@@ -75,6 +82,17 @@ async def test_login_during_an_outage_is_a_503_not_a_500(
 async def test_anonymous_pages_do_not_need_redis(client: Client, proxy: TcpProxy) -> None:
     await proxy.stop()
     assert (await client.get("/login")).status_code == 200
+
+
+@pytest.mark.parametrize("cookie", ["not an id", "A" * 44, "A" * 42, "é" * 43])
+async def test_a_cookie_that_cannot_be_an_id_is_deleted_without_asking_redis(
+    app: Quart, proxy: TcpProxy, cookie: str
+) -> None:
+    await proxy.stop()
+    response = await replay(app, cookie).get("/login")
+    assert response.status_code == 200
+    [header] = set_cookie_headers(response)
+    assert cookie_attributes(header)["max-age"] == "0"
 
 
 async def test_health_names_the_session_store_when_it_is_down(

@@ -1,8 +1,11 @@
 """What only a server-side store has, on memory and Redis: ids, records and their expiry."""
 
+import hashlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
@@ -12,10 +15,11 @@ from quart import Quart, request, session
 from quart.typing import TestClientProtocol as Client
 from redis.asyncio import Redis
 
+from quart_app.sessions import load_session
 from quart_app.sessions.memory import MemoryStore
 from quart_app.sessions.server_side import ServerSideSession, ServerSideSessionInterface
 from quart_app.sessions.store import SessionStore
-from quart_app.users import User
+from quart_app.users import User, get_store
 
 from ..conftest import (
     COOKIE,
@@ -84,6 +88,14 @@ async def test_the_cookie_holds_only_an_opaque_256_bit_id(
     assert set(cookie) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
+async def test_a_sessions_public_handle_is_the_sha256_prefix_of_its_id(
+    app: Quart, client: Client, alice: User, interface: ServerSideSessionInterface
+) -> None:
+    cookie = await log_in(app, client, alice)
+    [stored] = await interface.stored_sessions(alice.id)
+    assert stored.handle == hashlib.sha256(cookie.encode()).hexdigest()[:32]
+
+
 async def test_logout_deletes_the_record(
     app: Quart, auth: AuthActions, alice: User, store: SessionStore
 ) -> None:
@@ -126,6 +138,84 @@ async def test_a_planted_id_is_not_adopted_at_login(
     assert await store.user_session_ids(alice.id) == [issued]
 
 
+@pytest.mark.parametrize(
+    "record",
+    ["not json", "[]", '"text"', '{"data": [], "meta": {}}', '{"data": {"uid": 1}, "meta": null}'],
+    ids=["not-json", "list", "string", "data-not-a-mapping", "meta-not-a-mapping"],
+)
+async def test_a_record_that_is_not_one_of_ours_is_anonymous_and_its_cookie_deleted(
+    app: Quart, alice: User, store: SessionStore, record: str
+) -> None:
+    foreign = "C" * 43
+    assert await store.save(foreign, record, alice.id, int(time.time()) + 600, must_create=True)
+    response = await replay(app, foreign).get("/profile")
+    assert response.status_code == 302
+    [header] = set_cookie_headers(response)
+    assert cookie_attributes(header)["max-age"] == "0"
+
+
+async def test_the_id_cookie_has_the_secure_attributes(auth: AuthActions, alice: User) -> None:
+    [header] = set_cookie_headers(await auth.login())
+    attributes = cookie_attributes(header)
+    assert {"secure", "httponly"} <= set(attributes)
+    assert attributes["samesite"] == "Lax"
+    assert attributes["path"] == "/"
+    assert "domain" not in attributes
+
+
+async def test_without_remember_the_id_cookie_ends_with_the_browser(
+    auth: AuthActions, alice: User
+) -> None:
+    [header] = set_cookie_headers(await auth.login())
+    attributes = cookie_attributes(header)
+    assert "expires" not in attributes
+    assert "max-age" not in attributes
+
+
+async def test_with_remember_the_id_cookie_expires_after_the_remember_me_lifetime(
+    auth: AuthActions, alice: User, now: time_machine.TimeMachineFixture
+) -> None:
+    [header] = set_cookie_headers(await auth.login(remember=True))
+    expires = parsedate_to_datetime(cookie_attributes(header)["expires"])
+    assert expires == datetime.fromtimestamp(int(time.time()), UTC) + timedelta(days=7)
+
+
+async def test_activity_written_back_slides_the_remembered_id_cookie(
+    auth: AuthActions, alice: User, now: time_machine.TimeMachineFixture
+) -> None:
+    await auth.login(remember=True)
+    now.shift(timedelta(minutes=2))
+    [header] = set_cookie_headers(await auth.client.get("/profile"))
+    expires = parsedate_to_datetime(cookie_attributes(header)["expires"])
+    assert expires == datetime.fromtimestamp(int(time.time()), UTC) + timedelta(days=7)
+
+
+async def test_a_remembered_id_cookie_is_not_resent_within_a_minute_of_the_last_write(
+    auth: AuthActions, alice: User, now: time_machine.TimeMachineFixture
+) -> None:
+    await auth.login(remember=True)
+    now.shift(timedelta(seconds=59))
+    assert set_cookie_headers(await auth.client.get("/profile")) == []
+
+
+async def test_logout_deletes_the_id_cookie(
+    app: Quart, auth: AuthActions, alice: User
+) -> None:
+    await log_in(app, auth.client, alice, remember=True)
+    [header] = set_cookie_headers(await auth.logout())
+    attributes = cookie_attributes(header)
+    assert attributes["value"] == ""
+    assert attributes["max-age"] == "0"
+
+
+async def test_a_page_that_reads_the_session_varies_on_cookie(
+    app: Quart, client: Client, alice: User
+) -> None:
+    await log_in(app, client, alice)
+    response = await client.get("/profile")
+    assert "Cookie" in response.vary
+
+
 @pytest.mark.parametrize("path", ["/", "/login", "/register", "/profile", "/logout", "/nope"])
 async def test_anonymous_page_views_store_nothing(
     app: Quart, client: Client, store: SessionStore, path: str
@@ -149,11 +239,25 @@ async def test_a_request_in_flight_cannot_resurrect_a_revoked_session(
     async def revoke_meanwhile() -> None:
         await store.delete(cookie)
 
-    app.before_request_funcs[None].insert(1, revoke_meanwhile)  # after the load, before the user
+    before_request = app.before_request_funcs[None]  # after the load, before the user:
+    before_request.insert(before_request.index(load_session) + 1, revoke_meanwhile)
     response = await client.get("/profile")
     assert response.status_code == 302
     assert await store.load(cookie) is None
     assert await store.user_session_ids(alice.id) == []
+
+
+async def test_a_session_its_user_revoked_is_deleted_with_its_cookie(
+    app: Quart, client: Client, alice: User, store: SessionStore
+) -> None:
+    cookie = await log_in(app, client, alice)
+    async with app.app_context():
+        await get_store().bump_session_version(alice.id)
+    response = await client.get("/profile")
+    assert response.status_code == 302
+    [header] = set_cookie_headers(response)
+    assert cookie_attributes(header)["max-age"] == "0"
+    assert await store.load(cookie) is None
 
 
 @pytest.mark.parametrize(("remember", "lifetime"), [(False, timedelta(minutes=30)),
