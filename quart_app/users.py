@@ -42,6 +42,10 @@ SCHEMA_LOCK: Final = 0x71756172  # any constant; "quar"
 log = logging.getLogger(__name__)
 
 metadata = MetaData()
+# Ids are never reused: a session names its user by id and session version, and a new account
+# starts at version 1, so a deleted user's id given to the next registration would hand the
+# deleted user's cookies the new account. SQLite reuses the highest id unless the table is
+# AUTOINCREMENT; PostgreSQL's SERIAL sequence never goes back.
 users_table = Table(
     "users",
     metadata,
@@ -51,6 +55,7 @@ users_table = Table(
     Column("password_hash", String(255), nullable=False),
     Column("session_version", Integer, nullable=False, server_default=text("1")),
     Column("created_at", BigInteger, nullable=False),
+    sqlite_autoincrement=True,
 )
 # Login throttle counters (``throttle.SqlThrottleStore``): created with the user schema so the
 # embedded default throttles across every worker sharing the database.

@@ -464,6 +464,25 @@ async def test_password_change_ends_the_old_cookie_at_once_in_the_same_worker(
     assert response.status_code == 302
 
 
+async def test_a_deleted_users_cookie_is_not_accepted_as_the_next_account_registered(
+    app: Quart, auth: AuthActions, user: User,
+) -> None:
+    # A reused id would start again at session version 1: the old cookie would match it.
+    other = AuthActions(app.test_client())
+    await other.login()
+    old_cookie = jar_cookie(other.client)
+    await auth.login()
+    form = {"password": PASSWORD, "csrf_token": await auth.token("/account/password")}
+    assert (await auth.client.post("/account/delete", form=form)).status_code == 303
+    assert (await AuthActions(app.test_client()).register("mallory")).status_code == 303
+    response = await replay(app, old_cookie).get("/profile")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/profile"
+    [header] = set_cookie_headers(response)
+    attributes = cookie_attributes(header)
+    assert (attributes["value"], attributes["max-age"]) == ("", "0")
+
+
 # --- methods ------------------------------------------------------------------------------
 
 
