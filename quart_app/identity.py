@@ -90,8 +90,12 @@ async def authenticate(username: str, password: str) -> User | None:
 
 
 async def confirm_password(user: User, password: str) -> bool:
-    """Ask for the password again before an account change (ASVS 3.7.1)."""
-    return await get_store().authenticate(user.username, password) is not None
+    """Ask for the password again before an account change (ASVS 3.7.1).
+
+    It goes through the login throttle like any password check: a stolen
+    session must not become an unthrottled way to guess its user's password.
+    """
+    return await authenticate(user.username, password) is not None
 
 
 async def end_other_sessions(user: User) -> User:

@@ -11,7 +11,8 @@ throttle is also cheap to hit. A successful login clears the account's
 count (not the address's: one address may serve many people, and counting
 its successes too keeps a proxy from hiding a guesser behind real logins).
 Registrations count against the address, since each costs a hash and its
-409 answer tells whether a name is taken.
+409 answer tells whether a name is taken. The current password typed again
+on the account pages (``identity.confirm_password``) counts as a login.
 
 The counters live where every worker and machine sees them: Redis when
 sessions do (``SESSION_BACKEND=redis``), else the users database, so the

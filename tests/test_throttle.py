@@ -38,6 +38,7 @@ from .conftest import (
     AuthActions,
     fresh_postgres_database,
     fresh_redis_prefix,
+    log_in,
 )
 from .live_server import create_user
 from .outage import proxied
@@ -158,6 +159,79 @@ async def test_the_end_of_the_window_frees_the_account(
     assert (await auth.login("alice", PASSWORD)).status_code == 429
     clock.shift(timedelta(seconds=1))
     assert (await auth.login("alice", PASSWORD)).status_code == 303
+
+
+# --- the current password on the account pages ---------------------------------------------
+
+# The forms that ask for the current password again: (path, the page its token comes from, the
+# form with a wrong password).
+ACCOUNT_FORMS: Final = {
+    "change-password": ("/account/password", "/account/password",
+                        {"current": WRONG, "password": "a brand new passphrase",
+                         "confirm": "a brand new passphrase"}),
+    "delete-account": ("/account/delete", "/account/password", {"password": WRONG}),
+    "revoke-others": ("/sessions/revoke-others", "/sessions", {"password": WRONG}),
+}
+
+
+async def confirm_statuses(browser: AuthActions, form_name: str, times: int,
+                           password: str = WRONG) -> list[int]:
+    """Submit one account form ``times`` times with ``password`` as the current password."""
+    path, token_page, form = ACCOUNT_FORMS[form_name]
+    answers = []
+    for _ in range(times):
+        typed = {key: password if value == WRONG else value for key, value in form.items()}
+        response = await browser.client.post(
+            path, form={**typed, "csrf_token": await browser.token(token_page)})
+        answers.append(response.status_code)
+    return answers
+
+
+@pytest.mark.parametrize("form_name", list(ACCOUNT_FORMS))
+async def test_wrong_current_passwords_on_an_account_form_are_throttled_like_logins(
+    app: Quart, user: User, form_name: str, clock: time_machine.TimeMachineFixture,
+) -> None:
+    browser = AuthActions(app.test_client())
+    await log_in(app, browser.client, user)
+    assert await confirm_statuses(browser, form_name, 3) == [403, 403, 403]
+    path, token_page, form = ACCOUNT_FORMS[form_name]
+    response = await browser.client.post(
+        path, form={**form, "csrf_token": await browser.token(token_page)})
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "900"
+    assert "Try again in 15 minutes." in await response.get_data(as_text=True)
+
+
+@pytest.mark.config(LOGIN_THROTTLE=SMALL, PASSWORD_HASH_QUEUE=0)
+@pytest.mark.parametrize("form_name", list(ACCOUNT_FORMS))
+async def test_a_throttled_account_form_computes_no_hash_even_with_the_right_password(
+    app: Quart, user: User, store: UserStore, form_name: str,
+) -> None:
+    browser = AuthActions(app.test_client())
+    await log_in(app, browser.client, user)
+    assert await confirm_statuses(browser, form_name, 3) == [403, 403, 403]
+    async with pool_held(store.hasher):  # any hash now would be a 503 at once
+        assert await confirm_statuses(browser, form_name, 1, PASSWORD) == [429]
+    assert await store.find("alice") is not None
+
+
+async def test_wrong_current_passwords_and_wrong_logins_share_the_accounts_count(
+    app: Quart, auth: AuthActions, user: User,
+) -> None:
+    browser = AuthActions(app.test_client())
+    await log_in(app, browser.client, user)
+    assert await confirm_statuses(browser, "revoke-others", 2) == [403, 403]
+    assert await statuses(auth, [("alice", WRONG)] * 2) == [401, 429]
+
+
+async def test_the_right_current_password_resets_the_accounts_count(
+    app: Quart, user: User,
+) -> None:
+    browser = AuthActions(app.test_client())
+    await log_in(app, browser.client, user)
+    assert await confirm_statuses(browser, "revoke-others", 2) == [403, 403]
+    assert await confirm_statuses(browser, "revoke-others", 1, PASSWORD) == [303]
+    assert await confirm_statuses(browser, "revoke-others", 4) == [403, 403, 403, 429]
 
 
 # --- the client address ---------------------------------------------------------------------
