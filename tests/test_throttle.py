@@ -10,6 +10,7 @@ queue is 0, so any hash would be refused at once with a 503 instead of the
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 import time_machine
 from quart import Quart
 from redis.asyncio import Redis
+from sqlalchemy import select
 
 from quart_app import create_app
 from quart_app.config import ConfigError
@@ -30,7 +32,7 @@ from quart_app.throttle import (
     ThrottleStore,
     wait_in_words,
 )
-from quart_app.users import User, UserStore, build_store
+from quart_app.users import User, UserStore, build_store, login_failures_table
 
 from .conftest import (
     PASSWORD,
@@ -476,6 +478,40 @@ async def test_twenty_concurrent_wrong_logins_let_exactly_the_limit_reach_the_pa
         hasher.close()
     assert sorted(a.status_code for a in answers) == [401] * 5 + [429] * 15
     assert hasher.checks == 5
+
+
+# --- what is stored -------------------------------------------------------------------------
+
+
+async def stored_counters(app: Quart) -> dict[str, str]:
+    """Every throttle counter the app's store holds, key to value, as the store keeps them."""
+    if app.config["SESSION_BACKEND"] == "redis":
+        prefix = app.config["SESSION_KEY_PREFIX"] + "throttle:"
+        admin = Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+        try:
+            keys = [key async for key in admin.scan_iter(match=f"{prefix}*")]
+            return {key: str(await admin.get(key)) for key in keys}
+        finally:
+            await admin.aclose()
+    users = app.extensions["quart_app.users"]
+    assert isinstance(users, UserStore)
+    async with users.engine.connect() as conn:
+        rows = await conn.execute(select(login_failures_table))
+        return {row.key: f"{row[1]} {row.window_start}" for row in rows}
+
+
+async def test_a_typed_account_name_is_stored_only_as_an_hmac(
+    store_config: dict[str, Any],
+) -> None:
+    name = "Zanzibar.Quokka_7731"
+    app = create_app(store_config)
+    async with app.test_app():
+        assert (await AuthActions(app.test_client()).login(name, WRONG)).status_code == 401
+        counters = await stored_counters(app)
+    stored = repr(counters).lower()
+    assert "quokka" not in stored
+    [account_key] = [key for key in counters if "account:" in key]
+    assert re.fullmatch(r".*account:[0-9a-f]{32}", account_key)  # counted, under its HMAC
 
 
 # --- two instances sharing Redis ------------------------------------------------------------
