@@ -8,12 +8,16 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
+from quart_app.sessions.server_side import ServerSideSessionInterface
+from quart_app.sessions.store import SessionStore
 from quart_app.users import User, UserStore
 
 from .conftest import PASSWORD, AuthActions, jar_cookie, log_in, replay
 from .sessions.test_backends import on_backend
 
 NEW_PASSWORD = "a brand new passphrase"
+# What a store keeps after an account change: run on the Redis backend only.
+on_redis = pytest.mark.parametrize("config", ["redis"], indirect=True)
 
 
 @pytest.fixture(params=["cookie", "redis"])
@@ -22,6 +26,11 @@ async def config(
 ) -> AsyncIterator[dict[str, Any]]:
     async with on_backend(request.param, config) as configured:
         yield configured
+
+
+def session_store(app: Quart) -> SessionStore:
+    assert isinstance(app.session_interface, ServerSideSessionInterface)
+    return app.session_interface.store
 
 
 async def change(browser: AuthActions, current: str = PASSWORD, new: str = NEW_PASSWORD,
@@ -116,3 +125,31 @@ async def test_a_deleted_account_and_all_its_sessions_are_gone(
         as_text=True)
     assert (await replay(app, other).get("/profile")).status_code == 302
     assert await store.find("alice") is None
+
+
+@on_redis
+async def test_a_password_change_deletes_the_other_sessions_records(
+    app: Quart, user: User,
+) -> None:
+    other = await log_in(app, app.test_client(), user)
+    browser = AuthActions(app.test_client())
+    before = await log_in(app, browser.client, user)
+    assert (await change(browser)).status_code == 303
+    after = jar_cookie(browser.client)
+    store = session_store(app)
+    assert await store.load(other) is None
+    assert await store.load(before) is None
+    assert await store.user_session_ids(user.id) == [after]
+
+
+@on_redis
+async def test_a_deleted_accounts_session_records_are_gone(app: Quart, user: User) -> None:
+    other = await log_in(app, app.test_client(), user)
+    browser = AuthActions(app.test_client())
+    mine = await log_in(app, browser.client, user)
+    form = {"password": PASSWORD, "csrf_token": await browser.token("/account/password")}
+    assert (await browser.client.post("/account/delete", form=form)).status_code == 303
+    store = session_store(app)
+    assert await store.load(other) is None
+    assert await store.load(mine) is None
+    assert await store.user_session_ids(user.id) == []

@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from quart.cli import QuartGroup
 
 from quart_app import create_app
+from quart_app.sessions import get_store as get_session_store
 from quart_app.sessions.server_side import handle_of
 from quart_app.users import get_store
 
@@ -190,6 +191,21 @@ async def test_sessions_revoke_without_an_id_ends_them_all_on_any_backend(
             assert result.exit_code == 0, result.output
             assert result.output.startswith("ended every session of alice")
             assert (await replay(app, cookie).get("/profile")).status_code == 302
+
+
+async def test_sessions_revoke_without_an_id_deletes_every_stored_record(
+    redis_config: dict[str, Any],
+) -> None:
+    app = create_app(redis_config)
+    async with app.test_app(), app.app_context():
+        alice = await get_store().create("alice", PASSWORD)
+        cookies = [await log_in(app, app.test_client(), alice) for _ in range(2)]
+        result = await run_cli_in_thread(redis_config, "sessions", "revoke", "alice")
+        assert result.exit_code == 0, result.output
+        store = get_session_store()
+        assert store is not None
+        assert [await store.load(cookie) for cookie in cookies] == [None, None]
+        assert await store.user_session_ids(alice.id) == []
 
 
 @pytest.mark.parametrize("args", [("list", "nobody"), ("revoke", "nobody"),
