@@ -2,9 +2,11 @@
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
@@ -21,6 +23,11 @@ LISTED = re.compile(
     r'<li class="session(?P<current> current)?">.*?action="/sessions/(?P<handle>[0-9a-f]{32})/',
     re.DOTALL,
 )
+SESSION_ITEM = re.compile(r'<li class="session[^"]*">(.*?)</li>', re.DOTALL)
+FACT = re.compile(r"<dt>([^<]+)</dt><dd>(.*?)</dd>", re.DOTALL)
+TAG = re.compile(r"<[^>]+>")
+# Only a server-side store has other sessions to list.
+on_redis = pytest.mark.parametrize("config", ["redis"], indirect=True)
 
 
 @pytest.fixture(params=["cookie", "redis"])
@@ -35,14 +42,41 @@ def server_side(app: Quart) -> bool:
     return app.config["SESSION_BACKEND"] != "cookie"
 
 
-async def login_with(app: Quart, user_agent: str) -> AuthActions:
+async def login_with(app: Quart, user_agent: str, *, remember: bool = False,
+                     address: str = "127.0.0.1") -> AuthActions:
     """A browser that logged in through the form, identifying itself as ``user_agent``."""
     browser = AuthActions(app.test_client())
     form = {"username": "alice", "password": PASSWORD, "csrf_token": await browser.token()}
+    if remember:
+        form["remember"] = "on"
     response = await browser.client.post("/login", form=form,
-                                         headers={"User-Agent": user_agent})
+                                         headers={"User-Agent": user_agent},
+                                         scope_base={"client": (address, 50000)})
     assert response.status_code == 303
     return browser
+
+
+def facts_listed(listing: str) -> dict[str, dict[str, str]]:
+    """What the page says of each listed session ("Logged in", "From", …), by its device."""
+    facts = {}
+    for item in SESSION_ITEM.finditer(listing):
+        device = re.search(r"<strong>([^<]*)</strong>", item[1])
+        assert device, "a listed session without its device"
+        facts[device[1]] = {term: TAG.sub("", text) for term, text in FACT.findall(item[1])}
+    return facts
+
+
+def minute(moment: datetime) -> str:
+    """A time as the page shows it."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+@pytest.fixture
+def now(time_machine: time_machine.TimeMachineFixture) -> datetime:
+    """A stopped clock at the real present's minute (Redis expires keys by its own clock)."""
+    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    time_machine.move_to(start, tick=False)
+    return start
 
 
 def sessions_listed(listing: str) -> list[tuple[str, bool]]:
@@ -83,6 +117,44 @@ async def test_every_session_of_the_user_is_listed_in_words_this_one_marked(
     assert "Chrome on Android" in listing
     assert listing.count("(this device)") == 1
     assert listing.index("Firefox on Linux") < listing.index("(this device)")
+
+
+@on_redis
+async def test_each_session_shows_when_it_logged_in_and_when_it_was_last_active(
+    app: Quart, user: User, now: datetime, time_machine: time_machine.TimeMachineFixture,
+) -> None:
+    phone = await login_with(app, CHROME_ANDROID)
+    time_machine.shift(timedelta(minutes=7))
+    assert (await phone.client.get("/profile")).status_code == 200
+    time_machine.shift(timedelta(minutes=5))
+    laptop = await login_with(app, FIREFOX_LINUX)
+    shown = facts_listed(await page(laptop))
+    assert shown["Chrome on Android"]["Logged in"] == minute(now)
+    assert shown["Chrome on Android"]["Last active"] == minute(now + timedelta(minutes=7))
+    assert shown["Firefox on Linux"]["Logged in"] == minute(now + timedelta(minutes=12))
+
+
+@on_redis
+async def test_each_session_shows_the_client_address_it_logged_in_from(
+    app: Quart, user: User,
+) -> None:
+    await login_with(app, CHROME_ANDROID, address="203.0.113.5")
+    laptop = await login_with(app, FIREFOX_LINUX, address="198.51.100.7")
+    shown = facts_listed(await page(laptop))
+    assert shown["Chrome on Android"]["From"] == "203.0.113.5"
+    assert shown["Firefox on Linux"]["From"] == "198.51.100.7"
+
+
+@on_redis
+async def test_each_session_says_whether_it_is_remembered(
+    app: Quart, user: User, now: datetime,
+) -> None:
+    await login_with(app, CHROME_ANDROID, remember=True)
+    laptop = await login_with(app, FIREFOX_LINUX)
+    shown = facts_listed(await page(laptop))
+    assert shown["Chrome on Android"]["Remembered"] == (
+        f"yes, until {minute(now + timedelta(days=7))}")
+    assert shown["Firefox on Linux"]["Remembered"] == "no, ends when the browser closes"
 
 
 async def test_ending_another_session_logs_that_browser_out_at_its_next_click(
