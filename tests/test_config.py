@@ -231,3 +231,15 @@ def test_redis_urls_of_every_documented_form_are_accepted(
 ) -> None:
     app = create_app({**config, "SESSION_BACKEND": "redis", "REDIS_URL": url})
     assert app.config["REDIS_URL"] == url
+
+
+def test_reauth_max_age_is_refused_because_account_changes_always_ask_for_the_password(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUART_REAUTH_MAX_AGE", "600")
+    with pytest.raises(ConfigError) as refused:
+        create_app(config)
+    assert refused.value.key == "REAUTH_MAX_AGE"
+    assert str(refused.value).startswith("REAUTH_MAX_AGE: ")
+    assert "account changes always ask for the password" in str(refused.value)
+    assert "\n" not in str(refused.value)
