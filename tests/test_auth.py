@@ -486,7 +486,8 @@ async def test_a_deleted_users_cookie_is_not_accepted_as_the_next_account_regist
 # --- methods ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/login", "/register", "/profile", "/logout", "/healthz"])
+@pytest.mark.parametrize("path", ["/", "/login", "/register", "/profile", "/logout", "/healthz",
+                                  "/sessions", "/account/password"])
 @pytest.mark.parametrize("logged_in", [False, True], ids=["anonymous", "logged-in"])
 async def test_head_answers_as_get_does(
     auth: AuthActions, user: User, path: str, logged_in: bool
