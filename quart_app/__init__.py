@@ -36,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         instance_relative_config=True,
         template_folder=str(TEMPLATES),
     )
+    app.jinja_environment = templating.PageEnvironment
     load_config(app, config)
     security.init_app(app)
     http_guard.init_app(app)

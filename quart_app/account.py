@@ -3,7 +3,7 @@
 import logging
 from typing import Final
 
-from quart import Blueprint, ResponseReturnValue, redirect, render_template, request
+from quart import Blueprint, ResponseReturnValue, redirect, request
 
 from .identity import (
     WRONG_PASSWORD,
@@ -14,6 +14,7 @@ from .identity import (
     login_required,
 )
 from .passwords import password_problem
+from .templating import render
 
 bp = Blueprint("account", __name__)
 log = logging.getLogger(__name__)
@@ -27,8 +28,7 @@ async def render_account(status: int = 200, error: str | None = None,
                          delete_error: str | None = None) -> ResponseReturnValue:
     """The account page: the password form and the delete form."""
     notice = CHANGED if "changed" in request.args else None
-    page = await render_template("account.html", error=error, delete_error=delete_error,
-                                 notice=notice)
+    page = render("account.html", error=error, delete_error=delete_error, notice=notice)
     return page, status
 
 

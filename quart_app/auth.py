@@ -13,7 +13,6 @@ from quart import (
     abort,
     current_app,
     redirect,
-    render_template,
     request,
     session,
 )
@@ -25,6 +24,7 @@ from .passwords import password_problem
 from .security import safe_next
 from .sessions import get_policy
 from .sessions.policy import LOGGED_IN_AT
+from .templating import render
 from .throttle import get_throttle
 from .users import UsernameTakenError, get_store, username_problem
 
@@ -47,8 +47,8 @@ async def index() -> ResponseReturnValue:
 async def render_login(status: int = 200, error: str | None = None, username: str = "",
                        target: str | None = None) -> ResponseReturnValue:
     """The login form, with the message and the name already typed when it failed."""
-    page = await render_template("login.html", error=error, username=username, next=target,
-                                 registered="registered" in request.args)
+    page = render("login.html", error=error, username=username, next=target,
+                  registered="registered" in request.args)
     return page, status
 
 
@@ -84,7 +84,7 @@ async def login() -> ResponseReturnValue:
 @login_required
 async def profile() -> ResponseReturnValue:
     """The user's page: who they are, since when, and until when without activity."""
-    return await render_template(
+    return render(
         "profile.html",
         logged_in_at=session[LOGGED_IN_AT],
         expires_at=get_policy().expires_at(session),
@@ -103,7 +103,7 @@ async def logout() -> ResponseReturnValue:
 @bp.get("/logout")
 async def logged_out() -> ResponseReturnValue:
     """The tutorial's logout page; offers the POST button if still logged in."""
-    return await render_template("logout.html")
+    return render("logout.html")
 
 
 def require_registration() -> None:
@@ -116,7 +116,7 @@ def require_registration() -> None:
 async def register_form() -> ResponseReturnValue:
     """The empty registration form (also for HEAD, which Quart routes here)."""
     require_registration()
-    return await render_template("register.html", error=None, username="")
+    return render("register.html", error=None, username="")
 
 
 @bp.post("/register")
@@ -130,12 +130,12 @@ async def register() -> ResponseReturnValue:
     if error is None and password != form.get("confirm", ""):
         error = PASSWORDS_DIFFER
     if error is not None:
-        return await render_template("register.html", error=error, username=username), 400
+        return render("register.html", error=error, username=username), 400
     await get_throttle().registration_attempt(request.remote_addr)
     try:
         user = await get_store().create(username, password)
     except UsernameTakenError:
-        return await render_template("register.html", error=NAME_TAKEN, username=username), 409
+        return render("register.html", error=NAME_TAKEN, username=username), 409
     log.info("registered user_id=%d", user.id)
     return redirect("/login?registered", 303)
 

@@ -4,7 +4,7 @@ import contextlib
 import logging
 from typing import Final
 
-from quart import Quart, ResponseReturnValue, g, render_template, request
+from quart import Quart, ResponseReturnValue, g, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import (
     HTTPException,
@@ -16,6 +16,7 @@ from werkzeug.exceptions import (
 from .identity import load_logged_in_user
 from .passwords import HashingBusyError
 from .sessions import SessionStoreUnavailableError
+from .templating import render
 from .throttle import LoginThrottledError, wait_in_words
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ HASHING_BUSY: Final = (
 
 async def unavailable(message: str, retry_after: str) -> ResponseReturnValue:
     """A 503 page that tells browsers and proxies when to try again."""
-    page = await render_template("error.html", error=ServiceUnavailable(message))
+    page = render("error.html", error=ServiceUnavailable(message))
     return page, 503, {"Retry-After": retry_after}
 
 
@@ -46,7 +47,7 @@ def init_app(app: Quart) -> None:
             with contextlib.suppress(DBAPIError, SessionStoreUnavailableError):
                 await load_logged_in_user()
         headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
-        return await render_template("error.html", error=error), error.code or 500, headers
+        return render("error.html", error=error), error.code or 500, headers
 
     @app.errorhandler(DBAPIError)
     async def database_down(error: DBAPIError) -> ResponseReturnValue:
@@ -69,10 +70,10 @@ def init_app(app: Quart) -> None:
         log.warning("refused %s %s: too many attempts (%s)", request.method, request.path,
                     ", ".join(error.limits))
         description = f"Too many attempts. Try again in {wait_in_words(error.retry_after)}."
-        page = await render_template("error.html", error=TooManyRequests(description))
+        page = render("error.html", error=TooManyRequests(description))
         return page, 429, {"Retry-After": str(error.retry_after)}
 
     @app.errorhandler(InternalServerError)
     async def internal_error(error: InternalServerError) -> ResponseReturnValue:
         log.error("unhandled error", exc_info=error.original_exception)
-        return await render_template("error.html", error=error), 500
+        return render("error.html", error=error), 500

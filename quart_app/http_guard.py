@@ -20,10 +20,11 @@ from hypercorn.typing import (
     ASGISendEvent,
     Scope,
 )
-from quart import Quart, render_template
+from quart import Quart
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from .security import SECURITY_HEADER_LIST
+from .templating import render
 
 type ASGIApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 
@@ -134,5 +135,5 @@ def init_app(app: Quart) -> None:
     async def render_refusal_pages() -> None:
         async with app.test_request_context("/"):
             for error in REFUSALS:
-                page = await render_template("error.html", error=error)
+                page = render("error.html", error=error)
                 guard.pages[error.code or 400] = page.encode()

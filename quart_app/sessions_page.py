@@ -3,7 +3,7 @@
 import logging
 from typing import Final
 
-from quart import Blueprint, ResponseReturnValue, abort, redirect, render_template, request
+from quart import Blueprint, ResponseReturnValue, abort, redirect, request
 from quart.sessions import SecureCookieSession
 
 from . import sessions
@@ -18,6 +18,7 @@ from .identity import (
 )
 from .sessions import get_policy
 from .sessions.policy import LAST_SEEN, LOGGED_IN_AT, PERMANENT
+from .templating import render
 
 bp = Blueprint("sessions_page", __name__)
 log = logging.getLogger(__name__)
@@ -39,9 +40,9 @@ async def render_sessions(status: int = 200, error: str | None = None,
         "last_seen": s.data.get(LAST_SEEN, 0), "remembered": s.data.get(PERMANENT, False),
         "expires": get_policy().expires_at(SecureCookieSession(s.data)),
     } for s in stored or []]
-    page = await render_template("sessions.html", rows=rows, listed=stored is not None,
-                                 error=error, notice=notice or _notice_from_query(),
-                                 device=device_in_words(request.headers.get("User-Agent", "")))
+    page = render("sessions.html", rows=rows, listed=stored is not None,
+                  error=error, notice=notice or _notice_from_query(),
+                  device=device_in_words(request.headers.get("User-Agent", "")))
     return page, status
 
 

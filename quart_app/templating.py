@@ -1,10 +1,38 @@
-"""Template helpers shared by every page."""
+"""Pages: a synchronous Jinja environment, its filters and globals, and ``render``.
+
+Quart renders through an async Jinja environment and its context processors,
+an await (and, for blueprints, a thread hop for Flask's synchronous default
+processor) per render. Our templates do no I/O: rendering is plain CPU work,
+so the pages are rendered synchronously, with Quart's own loader and globals
+(``config``, ``g``, ``request``, ``session``, ``url_for``,
+``get_flashed_messages``) and ours. Quart's ``render_template`` is therefore
+not used, nor its template signals.
+"""
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from quart import Quart
+import jinja2
+from quart import current_app
+from quart.templating import Environment
 
 from .identity import current_user
+
+if TYPE_CHECKING:
+    from quart import Quart
+
+
+class PageEnvironment(Environment):
+    """Quart's Jinja environment without async mode: ``Quart.jinja_environment`` for our app."""
+
+    def __init__(self, app: "Quart", **options: Any) -> None:
+        options.setdefault("loader", app.create_global_jinja_loader())
+        jinja2.Environment.__init__(self, **options)  # not Quart's: it forces enable_async
+
+
+def render(template: str, **context: Any) -> str:
+    """Render one of our pages now, without awaiting anything (it is CPU work only)."""
+    return current_app.jinja_env.get_template(template).render(context)
 
 
 def utc_time(timestamp: int) -> str:
@@ -17,7 +45,7 @@ def iso_time(timestamp: int) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
-def init_app(app: Quart) -> None:
+def init_app(app: "Quart") -> None:
     """Register the filters and give every template ``current_user()``."""
     app.jinja_env.filters["utc_time"] = utc_time
     app.jinja_env.filters["iso_time"] = iso_time
