@@ -20,6 +20,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from quart import Quart, Response, abort, current_app, g, request, session
 
 from .sessions.policy import CSRF_TOKEN, USER_ID
+from .signing import CachedKeySigner
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,7 @@ def init_app(app: Quart) -> None:
     app.extensions[EXTENSION_KEY] = URLSafeSerializer(
         [*reversed(app.config["SECRET_KEY_FALLBACKS"]), app.config["SECRET_KEY"]],
         salt=SALT,
+        signer=CachedKeySigner,
         signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
     )
     app.before_request(protect)

@@ -3,10 +3,12 @@
 import hashlib
 from typing import Final, override
 
-from itsdangerous import BadData
+from itsdangerous import BadData, URLSafeTimedSerializer
 from quart import Quart
 from quart.sessions import SecureCookieSession, SecureCookieSessionInterface
 from quart.wrappers import BaseRequestWebsocket
+
+from ..signing import CachedKeyTimestampSigner
 
 SALT: Final = "quart_app.session"
 
@@ -25,6 +27,21 @@ class SignedCookieSessionInterface(SecureCookieSessionInterface):
 
     def __init__(self, signature_max_age: int) -> None:
         self.signature_max_age = signature_max_age
+        self._serializer: URLSafeTimedSerializer | None = None
+
+    @override
+    def get_signing_serializer(self, app: Quart) -> URLSafeTimedSerializer | None:
+        """Quart's serializer, built once for the app's life: the keys never change meanwhile."""
+        if self._serializer is None and app.secret_key:
+            self._serializer = URLSafeTimedSerializer(
+                [*app.config["SECRET_KEY_FALLBACKS"], app.secret_key],
+                salt=self.salt,
+                serializer=self.serializer,
+                signer=CachedKeyTimestampSigner,
+                signer_kwargs={"key_derivation": self.key_derivation,
+                               "digest_method": self.digest_method},
+            )
+        return self._serializer
 
     @override
     async def open_session(
