@@ -128,14 +128,12 @@ class UserStore:
 
     async def get(self, user_id: int) -> User | None:
         """Load a user by id: the check on every logged-in request, cached briefly."""
-        found, user = self.cache.lookup(user_id)
-        if found:
-            return user
+        return await self.cache.get(user_id, self._load)
+
+    async def _load(self, user_id: int) -> User | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(_SELECT_BY_ID, {"user_id": user_id})).first()
-        user = User(*row) if row else None
-        self.cache.remember(user_id, user)
-        return user
+        return User(*row) if row else None
 
     async def find(self, username: str) -> User | None:
         """Load a user by name, case-insensitively."""

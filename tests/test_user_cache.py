@@ -1,5 +1,6 @@
 """The per-worker memory of users: fresh for USER_CACHE_TTL seconds, forgotten on change."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -67,6 +68,73 @@ def test_memory_is_bounded(clock: time_machine.TimeMachineFixture) -> None:
         cache.remember(user_id, None)
     assert cache.lookup(0) == (False, None)
     assert cache.lookup(MAX_ENTRIES)[0] is True
+
+
+class SlowLoad:
+    """A database read that answers only when the test says so, counting its calls."""
+
+    def __init__(self, answer: User | None = ALICE) -> None:
+        self.answer = answer
+        self.calls = 0
+        self.release = asyncio.Event()
+
+    async def __call__(self, user_id: int) -> User | None:
+        self.calls += 1
+        await self.release.wait()
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+async def test_requests_that_miss_together_share_one_database_read() -> None:
+    cache, load = UserCache(ttl=1), SlowLoad()
+    waiting = [asyncio.create_task(cache.get(1, load)) for _ in range(37)]
+    await asyncio.sleep(0)
+    load.release.set()
+    assert await asyncio.gather(*waiting) == [ALICE] * 37
+    assert load.calls == 1
+
+
+async def test_the_shared_read_is_remembered_for_the_next_request() -> None:
+    cache, load = UserCache(ttl=1), SlowLoad()
+    load.release.set()
+    await cache.get(1, load)
+    assert await cache.get(1, load) == ALICE
+    assert load.calls == 1
+
+
+async def test_a_failed_read_fails_every_request_waiting_on_it_and_is_not_remembered() -> None:
+    cache, load = UserCache(ttl=1), SlowLoad(ConnectionError("database down"))  # type: ignore[arg-type]
+    waiting = [asyncio.create_task(cache.get(1, load)) for _ in range(3)]
+    await asyncio.sleep(0)
+    load.release.set()
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(outcome, ConnectionError) for outcome in outcomes)
+    assert cache.lookup(1) == (False, None)
+
+
+async def test_a_user_forgotten_while_being_read_is_read_again() -> None:
+    cache, stale = UserCache(ttl=1), SlowLoad()
+    first = asyncio.create_task(cache.get(1, stale))
+    await asyncio.sleep(0)
+    cache.forget(1)  # this worker changed the user while the old row was being read
+    fresh = SlowLoad(User(1, "alice", 2))
+    fresh.release.set()
+    async with asyncio.timeout(5):  # joining the stale read would wait for it forever
+        assert await cache.get(1, fresh) == User(1, "alice", 2)
+    stale.release.set()
+    await first
+    assert cache.lookup(1) == (True, User(1, "alice", 2))
+
+
+async def test_a_request_that_gives_up_does_not_cancel_the_read_for_the_others() -> None:
+    cache, load = UserCache(ttl=1), SlowLoad()
+    leader = asyncio.create_task(cache.get(1, load))
+    follower = asyncio.create_task(cache.get(1, load))
+    await asyncio.sleep(0)
+    leader.cancel()
+    load.release.set()
+    assert await follower == ALICE
 
 
 async def test_a_change_made_by_another_worker_counts_within_the_ttl(
