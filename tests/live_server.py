@@ -6,7 +6,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -52,28 +52,25 @@ def server_environment(instance_path: Path, extra: Mapping[str, str]) -> dict[st
 
 
 @contextlib.asynccontextmanager
-async def live_server(instance_path: Path, extra_env: Mapping[str, str] | None = None,
-                      workers: int = 2) -> AsyncIterator[LiveServer]:
-    """Start Hypercorn with the project's config and stop it (SIGTERM) afterwards.
+async def serving(command: Sequence[str], env: Mapping[str, str], ready_marker: str,
+                  ready_count: int, output: list[str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run a server command until the caller is done, then stop it (SIGTERM, then SIGKILL).
 
-    Ready means every worker has logged "Running on", which Hypercorn does
-    only after the app's start-up (schema, hasher warm-up) has finished.
+    Ready means ``ready_marker`` has appeared in ``ready_count`` lines of its
+    output (one per worker), which every server used here prints only once
+    the worker can serve. The benchmarks start their contenders through this too.
     """
-    port = free_port()
-    env = server_environment(instance_path, extra_env or {})
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hypercorn", "--config", str(ROOT / "hypercorn.toml"),
-        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "quart_app.asgi:app",
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        *command, cwd=ROOT, env=dict(env), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
-    server = LiveServer(f"http://127.0.0.1:{port}", instance_path, env)
     ready = asyncio.Event()
 
     async def collect() -> None:
         assert process.stdout is not None
         async for raw in process.stdout:
-            server.output.append(raw.decode(errors="replace").rstrip())
-            if sum("Running on" in line for line in server.output) >= workers:
+            output.append(raw.decode(errors="replace").rstrip())
+            if sum(ready_marker in line for line in output) >= ready_count:
                 ready.set()
 
     reader = asyncio.create_task(collect())
@@ -84,8 +81,8 @@ async def live_server(instance_path: Path, extra_env: Mapping[str, str] | None =
                 return_when=asyncio.FIRST_COMPLETED,
             )
         if not ready.is_set():
-            raise RuntimeError("hypercorn exited before serving:\n" + "\n".join(server.output))
-        yield server
+            raise RuntimeError(f"{command[0]} exited before serving:\n" + "\n".join(output))
+        yield process
     finally:
         if process.returncode is None:
             process.terminate()
@@ -96,6 +93,28 @@ async def live_server(instance_path: Path, extra_env: Mapping[str, str] | None =
                 process.kill()
                 await process.wait()
         await reader
+
+
+def hypercorn_command(app: str, port: int, workers: int = 2) -> list[str]:
+    """Hypercorn from the project's ``hypercorn.toml``, on loopback at ``port``."""
+    return [sys.executable, "-m", "hypercorn", "--config", str(ROOT / "hypercorn.toml"),
+            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), app]
+
+
+@contextlib.asynccontextmanager
+async def live_server(instance_path: Path, extra_env: Mapping[str, str] | None = None,
+                      workers: int = 2) -> AsyncIterator[LiveServer]:
+    """Start Hypercorn with the project's config serving quart_app, and stop it afterwards.
+
+    Hypercorn logs "Running on" per worker only after the app's start-up
+    (schema, hasher warm-up) has finished.
+    """
+    port = free_port()
+    env = server_environment(instance_path, extra_env or {})
+    server = LiveServer(f"http://127.0.0.1:{port}", instance_path, env)
+    async with serving(hypercorn_command("quart_app.asgi:app", port, workers), env,
+                       "Running on", workers, server.output):
+        yield server
 
 
 async def run_cli(server: LiveServer, *args: str, stdin: str = "") -> None:

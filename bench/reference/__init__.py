@@ -1,0 +1,1 @@
+"""The apps we compare with, each named for what it is."""
