@@ -25,7 +25,7 @@ import redis
 from tests.live_server import free_port, serving
 
 from .contenders import CONTENDERS, REDIS_URL, Contender
-from .harness import peak_rss_mib
+from .harness import peak_rss_mib, workers
 from .report import report
 from .scenarios import (
     JOURNEY_USERS,
