@@ -6,13 +6,14 @@ import os
 import re
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT: Final = 60.0
+OUTPUT_TIMEOUT: Final = 10.0
 ACCESS_LINE: Final = re.compile(
     r'"(?P<method>[A-Z]+) (?P<path>\S+) [0-9.]+" (?P<status>\d{3}) .*<(?P<pid>\d+)>'
 )
@@ -34,6 +35,14 @@ class LiveServer:
     instance_path: Path
     environment: dict[str, str]
     output: list[str] = field(default_factory=list)
+    printed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_for_output(self, done: Callable[[], bool]) -> None:
+        """Wait (bounded by OUTPUT_TIMEOUT) until the server has printed what ``done`` wants."""
+        async with asyncio.timeout(OUTPUT_TIMEOUT):
+            while not done():
+                self.printed.clear()
+                await self.printed.wait()
 
     def access_log(self, path: str) -> list[tuple[int, int]]:
         """(status, worker pid) of every logged request to ``path``."""
@@ -53,23 +62,32 @@ def server_environment(instance_path: Path, extra: Mapping[str, str]) -> dict[st
 
 @contextlib.asynccontextmanager
 async def serving(command: Sequence[str], env: Mapping[str, str], ready_marker: str,
-                  ready_count: int, output: list[str]) -> AsyncIterator[asyncio.subprocess.Process]:
+                  ready_count: int, output: list[str], stdout_file: Path | None = None,
+                  printed: asyncio.Event | None = None,
+                  ) -> AsyncIterator[asyncio.subprocess.Process]:
     """Run a server command until the caller is done, then stop it (SIGTERM, then SIGKILL).
 
     Ready means ``ready_marker`` has appeared in ``ready_count`` lines of its
     output (one per worker), which every server used here prints only once
-    the worker can serve. The benchmarks start their contenders through this too.
+    the worker can serve. The benchmarks start their contenders through this
+    too, with stdout (the access log) going to a file rather than through them.
     """
-    process = await asyncio.create_subprocess_exec(
-        *command, cwd=ROOT, env=dict(env), stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    with contextlib.ExitStack() as files:
+        stdout = files.enter_context(stdout_file.open("wb")) if stdout_file else None
+        process = await asyncio.create_subprocess_exec(
+            *command, cwd=ROOT, env=dict(env),
+            stdout=stdout if stdout else asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE if stdout else asyncio.subprocess.STDOUT,
+        )
+    lines = process.stderr if stdout_file else process.stdout
     ready = asyncio.Event()
 
     async def collect() -> None:
-        assert process.stdout is not None
-        async for raw in process.stdout:
+        assert lines is not None
+        async for raw in lines:
             output.append(raw.decode(errors="replace").rstrip())
+            if printed is not None:
+                printed.set()
             if sum(ready_marker in line for line in output) >= ready_count:
                 ready.set()
 
@@ -113,7 +131,7 @@ async def live_server(instance_path: Path, extra_env: Mapping[str, str] | None =
     env = server_environment(instance_path, extra_env or {})
     server = LiveServer(f"http://127.0.0.1:{port}", instance_path, env)
     async with serving(hypercorn_command("quart_app.asgi:app", port, workers), env,
-                       "Running on", workers, server.output):
+                       "Running on", workers, server.output, printed=server.printed):
         yield server
 
 

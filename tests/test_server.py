@@ -6,6 +6,7 @@ http://127.0.0.1 does.
 """
 
 import asyncio
+import re
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -195,3 +196,15 @@ async def test_a_login_storm_is_answered_in_full_with_fast_503s_past_the_queue(
     statuses = [answer.status_code for answer in answers]
     assert set(statuses) == {303, 503}, "some logged in, the rest were refused at once"
     assert all(a.headers["retry-after"] == "2" for a in answers if a.status_code == 503)
+
+
+async def test_each_request_is_logged_once_in_hypercorns_access_line(server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=server.url, headers={"User-Agent": "probe/1"}) as http:
+        assert (await http.get("/login?next=/profile")).status_code == 200
+        marker = (await http.get("/no-such-page")).status_code  # same connection, same worker
+    assert marker == 404
+    await server.wait_for_output(lambda: bool(server.access_log("/no-such-page")))
+    lines = [line for line in server.output if '"GET /login ' in line]
+    assert len(lines) == 1
+    assert re.search(r'\] \[\d+\] \[INFO\] 127\.0\.0\.1:\d+ "GET /login 1\.1" 200 \d+ \d+us '
+                     r'<\d+> "probe/1"$', lines[0])

@@ -1,0 +1,47 @@
+"""What a worker adds to the app when it serves: where logs go, the access log, a frozen heap.
+
+Kept apart from ``create_app`` so tests build apps without touching the
+process's logging, and ``asgi.py`` stays one line of wiring.
+"""
+
+import gc
+import logging
+import sys
+
+from quart import Quart
+
+from .access_log import ACCESS_LOGGER, AccessLog, SecondFormatter
+
+APP_LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+
+
+def configure_logging() -> None:
+    """The app's records (INFO and up) to stderr beside Hypercorn's; the access log to stdout."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(APP_LOG_FORMAT, "%Y-%m-%d %H:%M:%S %z"))
+    logger = logging.getLogger("quart_app")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    access = logging.getLogger(ACCESS_LOGGER)
+    access_handler = logging.StreamHandler(sys.stdout)
+    access_handler.setFormatter(SecondFormatter())
+    access.addHandler(access_handler)
+    access.propagate = False
+
+
+async def freeze_start_up_objects() -> None:
+    """Move everything made at start-up out of the garbage collector's sight.
+
+    Modules, templates, config and pools live as long as the worker; without
+    this, every full collection walks all of them again while serving.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def for_serving(app: Quart) -> Quart:
+    """Wrap the app in the access log and freeze the heap once start-up is done."""
+    app.asgi_app = AccessLog(  # type: ignore[method-assign]
+        app.asgi_app, logging.getLogger(ACCESS_LOGGER))
+    app.before_serving(freeze_start_up_objects)
+    return app

@@ -1,0 +1,139 @@
+"""The access log: one line per request, in the format Hypercorn's ``hypercorn.toml`` line had."""
+
+import asyncio
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import time_machine
+
+from quart_app.access_log import AccessLog, SecondFormatter
+
+type Message = MutableMapping[str, Any]
+
+PID = os.getpid()
+
+
+def scope(path: str = "/profile", query: bytes = b"", agent: bytes | None = b"agent/1.0",
+          kind: str = "http") -> dict[str, Any]:
+    headers = [(b"host", b"127.0.0.1:8000")]
+    if agent is not None:
+        headers.append((b"user-agent", agent))
+    return {"type": kind, "http_version": "1.1", "method": "GET", "path": path,
+            "query_string": query, "headers": headers, "client": ("127.0.0.1", 5000)}
+
+
+def page(status: int = 200, body: bytes = b"hello", length: bool = True,
+         ) -> Callable[..., Awaitable[None]]:
+    async def app(scope: Message, receive: Callable[[], Awaitable[Message]],
+                  send: Callable[[Message], Awaitable[None]]) -> None:
+        headers = [(b"content-length", str(len(body)).encode())] if length else []
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+    return app
+
+
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def lines() -> Lines:
+    handler = Lines()
+    logger = logging.getLogger("test_access_log")
+    logger.handlers = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return handler
+
+
+async def serve(app: Callable[..., Awaitable[None]], request: dict[str, Any],
+                lines: Lines) -> list[Message]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await AccessLog(app, logging.getLogger("test_access_log"))(  # type: ignore[arg-type]
+        request, receive, send)  # type: ignore[arg-type]
+    return sent
+
+
+async def test_each_request_is_one_line_client_request_status_bytes_micros_pid_agent(
+    lines: Lines,
+) -> None:
+    await serve(page(200, b"hello"), scope(), lines)
+    assert len(lines.lines) == 1
+    assert re.fullmatch(
+        rf'127\.0\.0\.1:5000 "GET /profile 1\.1" 200 5 \d+us <{PID}> "agent/1\.0"', lines.lines[0])
+
+
+async def test_the_response_passes_through_unchanged(lines: Lines) -> None:
+    sent = await serve(page(404, b"gone"), scope(), lines)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 404
+    assert sent[1]["body"] == b"gone"
+
+
+async def test_the_query_string_is_not_logged(lines: Lines) -> None:
+    await serve(page(), scope("/login", query=b"next=/profile&token=secret"), lines)
+    assert '"GET /login 1.1"' in lines.lines[0]
+    assert "secret" not in lines.lines[0]
+
+
+@pytest.mark.parametrize(
+    ("request_scope", "app", "expected"),
+    [
+        pytest.param(scope(agent=None), page(), '"-"', id="no-user-agent"),
+        pytest.param(scope(), page(length=False), " 200 - ", id="no-content-length"),
+    ],
+)
+async def test_a_missing_field_is_a_dash(lines: Lines, request_scope: dict[str, Any],
+                                         app: Callable[..., Awaitable[None]],
+                                         expected: str) -> None:
+    await serve(app, request_scope, lines)
+    assert expected in lines.lines[0]
+
+
+async def test_a_request_the_app_fails_is_logged_as_500(lines: Lines) -> None:
+    async def failing(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await serve(failing, scope(), lines)
+    assert ' "GET /profile 1.1" 500 - ' in lines.lines[0]
+
+
+@pytest.mark.parametrize("kind", ["lifespan", "websocket"])
+async def test_only_http_requests_are_logged(lines: Lines, kind: str) -> None:
+    called = asyncio.Event()
+
+    async def app(*_: object) -> None:
+        called.set()
+
+    await serve(app, scope(kind=kind), lines)
+    assert called.is_set()
+    assert lines.lines == []
+
+
+def test_lines_carry_hypercorns_time_pid_and_level(
+    time_machine: time_machine.TimeMachineFixture,
+) -> None:
+    time_machine.move_to(datetime(2026, 12, 1, 9, 30, 15, tzinfo=UTC), tick=False)
+    record = logging.LogRecord("quart_app.access", logging.INFO, __file__, 1,
+                               'x "GET / 1.1" 200 5 9us', None, None)
+    formatted = SecondFormatter().format(record)
+    stamp = datetime.fromtimestamp(record.created).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+    assert formatted == f'[{stamp}] [{PID}] [INFO] x "GET / 1.1" 200 5 9us'
