@@ -14,16 +14,20 @@ from quart import (
     current_app,
     redirect,
     request,
-    session,
 )
 
 from .csrf import harmless_without_login
-from .identity import authenticate, current_user, login_required, login_user, logout_user
+from .identity import (
+    authenticate,
+    current_user,
+    login_required,
+    login_user,
+    logout_user,
+    session_times,
+)
 from .passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
 from .passwords import password_problem
 from .security import safe_next
-from .sessions import get_policy
-from .sessions.policy import LOGGED_IN_AT
 from .templating import render
 from .throttle import get_throttle
 from .users import UsernameTakenError, get_store, username_problem
@@ -84,12 +88,9 @@ async def login() -> ResponseReturnValue:
 @login_required
 async def profile() -> ResponseReturnValue:
     """The user's page: who they are, since when, and until when without activity."""
-    return render(
-        "profile.html",
-        logged_in_at=session[LOGGED_IN_AT],
-        expires_at=get_policy().expires_at(session),
-        remembered=session.permanent,
-    )
+    times = session_times()
+    return render("profile.html", logged_in_at=times.logged_in_at, expires_at=times.expires_at,
+                  remembered=times.remembered)
 
 
 @bp.post("/logout")

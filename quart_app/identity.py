@@ -12,14 +12,15 @@ applies the server-side lifetimes and the user's session version.
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Final, NamedTuple
 from urllib.parse import urlencode
 
 from quart import ResponseReturnValue, g, redirect, request, session
+from quart.sessions import SessionMixin
 
 from . import csrf, sessions, throttle
 from .sessions import Verdict, get_policy
-from .sessions.policy import USER_ID, VERSION
+from .sessions.policy import LOGGED_IN_AT, USER_ID, VERSION
 from .users import User, get_store
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,27 @@ log = logging.getLogger(__name__)
 WRONG_PASSWORD: Final = "That is not your current password."  # noqa: S105 - a message
 
 type View = Callable[..., Awaitable[ResponseReturnValue]]
+
+
+class SessionTimes(NamedTuple):
+    """What the profile page tells about this session."""
+
+    logged_in_at: int
+    expires_at: int
+    remembered: bool
+
+
+def _this_session() -> SessionMixin:
+    """The session behind Quart's proxy: one lookup, not one per field read."""
+    current: SessionMixin = session._get_current_object()
+    return current
+
+
+def session_times() -> SessionTimes:
+    """When this login started and when the server will end it without more activity."""
+    current = _this_session()
+    return SessionTimes(current[LOGGED_IN_AT], get_policy().expires_at(current),
+                        current.permanent)
 
 
 def current_user() -> User | None:
@@ -167,22 +189,23 @@ async def load_logged_in_user() -> None:
     if request.endpoint == "static":
         return
     policy = get_policy()
-    verdict = policy.check(session)
+    current = _this_session()
+    verdict = policy.check(current)
     if verdict is Verdict.ANONYMOUS:
         return
     if verdict is not Verdict.VALID:
         log.info("session refused: %s", verdict)
         await _end_refused_session()
         return
-    user = await get_store().get(session[USER_ID])
-    if user is None or user.session_version != session[VERSION]:
+    user = await get_store().get(current[USER_ID])
+    if user is None or user.session_version != current[VERSION]:
         log.info("session refused: user deleted or sessions revoked")
         await _end_refused_session()
         return
-    policy.touch(session)
-    if session.modified:
-        await sessions.persist(session)
-        if USER_ID not in session:  # revoked while this request was in flight
+    policy.touch(current)
+    if current.modified:
+        await sessions.persist(current)
+        if USER_ID not in current:  # revoked while this request was in flight
             return
     g.user = user
 

@@ -9,6 +9,8 @@ so the pages are rendered synchronously, with Quart's own loader and globals
 not used, nor its template signals.
 """
 
+import functools
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,24 +31,37 @@ class PageEnvironment(Environment):
         options.setdefault("loader", app.create_global_jinja_loader())
         jinja2.Environment.__init__(self, **options)  # not Quart's: it forces enable_async
 
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        """A template's globals as one plain dict, copied when it is first loaded.
+
+        Jinja keeps them as a ``ChainMap`` over the environment's, which every
+        render copies key by key in Python; all our globals are set while the
+        app is built, before any template loads.
+        """
+        return {**self.globals, **(d or {})}
+
 
 def render(template: str, **context: Any) -> str:
     """Render one of our pages now, without awaiting anything (it is CPU work only)."""
     return current_app.jinja_env.get_template(template).render(context)
 
 
+@functools.lru_cache(maxsize=4096)
 def utc_time(timestamp: int) -> str:
-    """Show an epoch time the same way everywhere, in UTC, to the minute."""
+    """Show an epoch time the same way everywhere, in UTC, to the minute (remembered: a
+    session's times repeat on every page it sees)."""
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+@functools.lru_cache(maxsize=4096)
 def iso_time(timestamp: int) -> str:
     """Machine-readable time for ``<time datetime=…>``."""
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 def init_app(app: "Quart") -> None:
-    """Register the filters and give every template ``current_user()``."""
+    """Register the filters; give every template ``current_user()`` and the stylesheet's URL."""
     app.jinja_env.filters["utc_time"] = utc_time
     app.jinja_env.filters["iso_time"] = iso_time
     app.jinja_env.globals["current_user"] = current_user
+    app.jinja_env.globals["stylesheet"] = f"{app.static_url_path}/style.css"
