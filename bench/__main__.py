@@ -73,8 +73,9 @@ async def started(contender: Contender, workdir: Path) -> AsyncIterator[Running]
     """One contender serving on a free port, with its benchmark accounts."""
     port = free_port()
     output: list[str] = []
-    async with serving(contender.command(port, workdir), contender.environment(workdir),
-                       contender.ready_marker, 2, output) as process:
+    async with serving(contender.command(port), contender.environment(workdir),
+                       contender.ready_marker, 2, output,
+                       workdir / f"{contender.key}.stdout") as process:
         target = Running(contender, port, process.pid)
         await _until_answering(target)
         if contender.flow is not None:

@@ -3,8 +3,9 @@
 Each contender is configured the way its own documentation advises: Gunicorn
 with ``gthread`` (2 workers x 4 threads) or 2 sync workers and its default
 logging (no access log), Flask-Session with ``SESSION_TYPE = "redis"``, and
-the Hypercorn contenders on this project's own ``hypercorn.toml`` (access log
-on, written to a file here). The floors (a Quart hello-world, a bare ASGI app)
+the Hypercorn contenders on this project's own ``hypercorn.toml`` (no
+Hypercorn access log; our app writes its own, to a file here, as a deployment
+writes it to journald). The floors (a Quart hello-world, a bare ASGI app)
 show what the framework and the server cost before an app does anything.
 """
 
@@ -86,11 +87,10 @@ class Contender:
     uses_redis: bool = False
     login_status: int = 303
 
-    def command(self, port: int, workdir: Path) -> list[str]:
+    def command(self, port: int) -> list[str]:
         """The command line that serves this contender on ``port``."""
         if self.server == "hypercorn":
-            return [*hypercorn_command(self.app, port),
-                    "--access-logfile", str(workdir / f"{self.key}-access.log")]
+            return hypercorn_command(self.app, port)
         gunicorn = [sys.executable, "-m", "gunicorn", "--workers", "2",
                     "--bind", f"127.0.0.1:{port}"]
         if self.server == "gthread":
