@@ -10,7 +10,7 @@ from .scenarios import Sample
 TITLES = {
     "profile": "GET /profile, logged in (wrk -t2 -c64)",
     "login": "GET /login, a new visitor (wrk -t2 -c64)",
-    "journey": "journey: login → 5 x profile → logout, 16 users at once (latency per journey)",
+    "journey": "journey: login → 5 x profile → logout, 4 users at once (latency per journey)",
 }
 
 
