@@ -1,0 +1,48 @@
+"""Login throttling as a person meets it in a real Chromium: the 429 page says how long to wait."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from ..conftest import PASSWORD, SECRET_KEY
+from ..live_server import LiveServer, create_user, live_server
+from .conftest import Person
+from .test_screenshots import VIEWPORTS, shoot
+
+pytestmark = pytest.mark.e2e
+
+LIMIT = 3
+
+
+@pytest.fixture
+async def strict_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    """The app from ``hypercorn.toml`` allowing 3 login attempts per account in 15 minutes."""
+    env = {"QUART_SECRET_KEY": SECRET_KEY,
+           "QUART_LOGIN_THROTTLE": f'{{"account": [{LIMIT}, 900]}}'}
+    async with live_server(tmp_path / "instance", env) as running:
+        await create_user(running, "alice", PASSWORD)
+        yield running
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+async def test_past_the_limit_the_page_says_how_long_to_wait_even_for_the_right_password(
+    browser: Browser, strict_server: LiveServer, viewport: str
+) -> None:
+    context = await browser.new_context(base_url=strict_server.url, **VIEWPORTS[viewport])
+    person = Person(await context.new_page())
+    for _ in range(LIMIT):
+        await person.log_in(password="not the password")
+        await expect(person.page.get_by_role("alert")).to_have_text(
+            "Incorrect username or password.")
+    async with person.page.expect_response("**/login") as answer:
+        await person.log_in(password=PASSWORD)
+    response = await answer.value
+    assert response.status == 429
+    assert 841 <= int(response.headers["retry-after"]) <= 900  # what is left of the window
+    await expect(person.page.get_by_role("heading", name="Too Many Requests")).to_be_visible()
+    await expect(person.page.get_by_role("alert")).to_have_text(
+        "Too many attempts. Try again in 15 minutes.")
+    await shoot(person.page, "429-throttled", viewport)
+    await context.close()
