@@ -73,10 +73,11 @@ async def started(contender: Contender, workdir: Path) -> AsyncIterator[Running]
     """One contender serving on a free port, with its benchmark accounts."""
     port = free_port()
     output: list[str] = []
+    stdout = workdir / f"{contender.key}.stdout"
     async with serving(contender.command(port), contender.environment(workdir),
-                       contender.ready_marker, 2, output,
-                       workdir / f"{contender.key}.stdout") as process:
-        target = Running(contender, port, process.pid)
+                       contender.ready_marker, 2, output, stdout) as process:
+        logs_access = contender.app.startswith("quart_app")
+        target = Running(contender, port, process.pid, stdout if logs_access else None)
         await _until_answering(target)
         if contender.flow is not None:
             for i, name in enumerate(["bench", *JOURNEY_NAMES, *STORM_NAMES]):

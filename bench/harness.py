@@ -104,6 +104,31 @@ class CpuWindow:
         return sorted((cpu / total for cpu in used), reverse=True)
 
 
+ACCESS_PID: Final = re.compile(rb'us <(\d+)> "')
+
+
+@dataclass
+class AccessCount:
+    """Requests per worker over a load window, read from our app's access log (its pid field)."""
+
+    path: Path
+    offset: int = 0
+
+    def start(self) -> None:
+        """Remember where the log ends now."""
+        self.offset = self.path.stat().st_size
+
+    def stop(self) -> list[int]:
+        """Lines each worker logged since ``start``, most first."""
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            written = log.read()
+        counts: dict[bytes, int] = {}
+        for pid in ACCESS_PID.findall(written):
+            counts[pid] = counts.get(pid, 0) + 1
+        return sorted(counts.values(), reverse=True)
+
+
 @dataclass(frozen=True)
 class WrkResult:
     """One wrk run's summary."""

@@ -32,6 +32,15 @@ def _split(samples: list[Sample]) -> str:
                     for i in range(min(map(len, shares))))
 
 
+def _per_worker(samples: list[Sample]) -> str:
+    """Requests each worker logged, summed over the rounds (our app only: it logs its pid)."""
+    counts = [s.requests_per_worker for s in samples if s.requests_per_worker]
+    if not counts:
+        return "-"
+    width = min(map(len, counts))
+    return "/".join(f"{sum(row[i] for row in counts):,}" for i in range(width))
+
+
 def _load_table(table: dict[str, list[Sample]], names: dict[str, str],
                 rss: dict[str, float]) -> list[str]:
     cpu = {key: _median([s.cpu_us for s in samples]) for key, samples in table.items()}
@@ -39,8 +48,8 @@ def _load_table(table: dict[str, list[Sample]], names: dict[str, str],
     hello, flask = cpu.get("quart-hello"), rate.get("flask-gthread")
     lines = ["| contender | req/s median (min-max) | p50 ms | p99 ms | server CPU µs/req "
              "(min-max) | CPU x Quart hello | req/s x Flask gthread | Redis CPU µs/req | "
-             "peak RSS MiB/worker | worker CPU split % | errors |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "peak RSS MiB/worker | worker CPU split % | requests per worker | errors |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, samples in table.items():
         redis = [s.redis_us for s in samples if s.redis_us is not None]
         lines.append(" | ".join([
@@ -51,7 +60,7 @@ def _load_table(table: dict[str, list[Sample]], names: dict[str, str],
             f"{cpu[key] / hello:.2f}x" if hello else "-",
             f"{rate[key] / flask:.2f}x" if flask else "-",
             f"{_median(redis):,.0f}" if redis else "-",
-            f"{rss.get(key, 0):.0f}", _split(samples),
+            f"{rss.get(key, 0):.0f}", _split(samples), _per_worker(samples),
             f"{sum(s.errors for s in samples)} |",
         ]))
     return lines

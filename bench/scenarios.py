@@ -11,13 +11,22 @@ import contextlib
 import multiprocessing
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 import redis
 from argon2 import PasswordHasher
 
 from .contenders import PASSWORD, REDIS_URL, Contender
-from .harness import Client, CpuWindow, WrkResult, monotonic_ms, percentile, wrk
+from .harness import (
+    AccessCount,
+    Client,
+    CpuWindow,
+    WrkResult,
+    monotonic_ms,
+    percentile,
+    wrk,
+)
 
 CONNECTIONS: Final = 64
 JOURNEY_USERS: Final = 4  # people arriving one by one; the storm scenario is the overload
@@ -33,6 +42,7 @@ class Running:
     contender: Contender
     port: int
     pid: int
+    access_log: Path | None = None
     cookie: str = ""
 
     @property
@@ -57,6 +67,7 @@ class Sample:
     cpu_us: float
     redis_us: float | None = None
     worker_shares: list[float] = field(default_factory=list)
+    requests_per_worker: list[int] = field(default_factory=list)
     extra: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -69,24 +80,36 @@ def _redis_cpu() -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-async def _measured(target: Running, load: Any) -> tuple[Any, CpuWindow, float | None]:
+@dataclass
+class Window:
+    """What one load window cost: the server's CPU, Redis's CPU, the requests each worker logged."""
+
+    cpu: CpuWindow
+    redis_seconds: float | None
+    requests_per_worker: list[int]
+
+
+async def _measured(target: Running, load: Any) -> tuple[Any, Window]:
     """Run ``load`` (a coroutine) inside a CPU window of the server (and of Redis)."""
-    window = CpuWindow(target.pid)
+    cpu = CpuWindow(target.pid)
+    counter = AccessCount(target.access_log) if target.access_log else None
     redis_before = _redis_cpu() if target.contender.uses_redis else None
-    window.start()
+    if counter:
+        counter.start()
+    cpu.start()
     result = await load
-    window.stop()
+    cpu.stop()
     redis_used = _redis_cpu() - redis_before if redis_before is not None else None
-    return result, window, redis_used
+    return result, Window(cpu, redis_used, counter.stop() if counter else [])
 
 
-def _sample(result: WrkResult, window: CpuWindow, redis_used: float | None,
-            **extra: float) -> Sample:
+def _sample(result: WrkResult, window: Window, **extra: float) -> Sample:
     requests = max(result.requests, 1)
+    redis = window.redis_seconds
     return Sample(result.rate, result.p50_ms, result.p99_ms, result.requests, result.errors,
-                  window.total / requests * 1e6,
-                  redis_used / requests * 1e6 if redis_used is not None else None,
-                  window.worker_shares(), dict(extra))
+                  window.cpu.total / requests * 1e6,
+                  redis / requests * 1e6 if redis is not None else None,
+                  window.cpu.worker_shares(), window.requests_per_worker, dict(extra))
 
 
 async def fresh_login(target: Running, username: str) -> None:
@@ -118,9 +141,8 @@ async def page(target: Running, path: str, seconds: float, cookie: bool,
     """wrk on one page: ``/profile`` logged in, or ``/login`` as a new visitor."""
     if cookie and relogin:
         await fresh_login(target, "bench")
-    result, window, redis_used = await _measured(target, _wrk_load(target, path, seconds,
-                                                                    cookie))
-    return _sample(result, window, redis_used)
+    result, window = await _measured(target, _wrk_load(target, path, seconds, cookie))
+    return _sample(result, window)
 
 
 async def _journeys(target: Running, username: str, source: str, deadline: float,
@@ -163,13 +185,13 @@ async def journey(target: Running, seconds: float, users: list[str]) -> Sample:
             for i, name in enumerate(users)))
         return sum(counts)
 
-    journeys, window, redis_used = await _measured(target, everyone())
+    journeys, window = await _measured(target, everyone())
     elapsed = time.monotonic() - started
     requests = journeys * (PROFILES_PER_JOURNEY + 3)
     result = WrkResult(requests, elapsed, percentile(latencies, 0.5), percentile(latencies, 0.99),
                        len(failures))
-    return _sample(result, window, redis_used, journeys_per_s=journeys / elapsed,
-                   cpu_us_per_journey=window.total / max(journeys, 1) * 1e6)
+    return _sample(result, window, journeys_per_s=journeys / elapsed,
+                   cpu_us_per_journey=window.cpu.total / max(journeys, 1) * 1e6)
 
 
 async def _login_loop(target: Running, username: str, source: str, deadline: float,
@@ -200,10 +222,10 @@ async def storm(target: Running, seconds: float, users: list[str]) -> tuple[Samp
         await logins
         return result
 
-    result, window, redis_used = await _measured(target, under_storm())
+    result, window = await _measured(target, under_storm())
     succeeded = [ms for status, ms in outcomes if status == target.contender.login_status]
     refused = [ms for status, ms in outcomes if status == 503]
-    stormy = _sample(result, window, redis_used,
+    stormy = _sample(result, window,
                      logins_per_s=len(succeeded) / (seconds + 1),
                      login_p50_ms=percentile(succeeded, 0.5),
                      login_max_ms=max(succeeded, default=0.0),
