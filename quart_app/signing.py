@@ -14,6 +14,7 @@ from itsdangerous import Signer, TimestampSigner, want_bytes
 
 # (secret key, salt, derivation, digest) → derived key; a handful of entries per app.
 _DERIVED: Final[dict[tuple[bytes, bytes, str, Callable[..., Any]], bytes]] = {}
+MAX_DERIVED: Final = 64  # far more than any app's keys and fallbacks; starts afresh past it
 
 
 class CachedKeySigner(Signer):
@@ -25,6 +26,8 @@ class CachedKeySigner(Signer):
         cache_key = (secret, self.salt, self.key_derivation, self.digest_method)
         derived = _DERIVED.get(cache_key)
         if derived is None:
+            if len(_DERIVED) >= MAX_DERIVED:
+                _DERIVED.clear()
             derived = _DERIVED[cache_key] = super().derive_key(secret)
         return derived
 
