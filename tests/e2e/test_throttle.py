@@ -9,6 +9,7 @@ from playwright.async_api import Browser, expect
 from ..conftest import PASSWORD, SECRET_KEY
 from ..live_server import LiveServer, create_user, live_server
 from .conftest import Person
+from .test_accessibility import axe_violations
 from .test_screenshots import VIEWPORTS, shoot
 
 pytestmark = pytest.mark.e2e
@@ -26,16 +27,21 @@ async def strict_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
         yield running
 
 
+async def use_up_the_attempts(person: Person) -> None:
+    """Fail as many logins as the account allows; the next one is throttled."""
+    for _ in range(LIMIT):
+        await person.log_in(password="not the password")
+        await expect(person.page.get_by_role("alert")).to_have_text(
+            "Incorrect username or password.")
+
+
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 async def test_past_the_limit_the_page_says_how_long_to_wait_even_for_the_right_password(
     browser: Browser, strict_server: LiveServer, viewport: str
 ) -> None:
     context = await browser.new_context(base_url=strict_server.url, **VIEWPORTS[viewport])
     person = Person(await context.new_page())
-    for _ in range(LIMIT):
-        await person.log_in(password="not the password")
-        await expect(person.page.get_by_role("alert")).to_have_text(
-            "Incorrect username or password.")
+    await use_up_the_attempts(person)
     async with person.page.expect_response("**/login") as answer:
         await person.log_in(password=PASSWORD)
     response = await answer.value
@@ -45,4 +51,18 @@ async def test_past_the_limit_the_page_says_how_long_to_wait_even_for_the_right_
     await expect(person.page.get_by_role("alert")).to_have_text(
         "Too many attempts. Try again in 15 minutes.")
     await shoot(person.page, "429-throttled", viewport)
+    await context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_the_429_page_has_no_serious_accessibility_violations(
+    browser: Browser, strict_server: LiveServer, scheme: str
+) -> None:
+    context = await browser.new_context(base_url=strict_server.url, bypass_csp=True,
+                                        color_scheme=scheme)  # type: ignore[arg-type]
+    person = Person(await context.new_page())
+    await use_up_the_attempts(person)
+    await person.log_in(password=PASSWORD)
+    await expect(person.page.get_by_role("heading", name="Too Many Requests")).to_be_visible()
+    assert await axe_violations(person.page) == []
     await context.close()
