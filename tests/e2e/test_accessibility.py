@@ -1,6 +1,8 @@
 """Every page is usable without a mouse and passes axe-core (no serious or critical issue)."""
 
+import contextlib
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -27,13 +29,27 @@ async def axe_violations(page: Page) -> list[str]:
     ]
 
 
+@contextlib.asynccontextmanager
+async def axe_ready(browser: Browser, server: LiveServer, scheme: str) -> AsyncIterator[Person]:
+    """A person in a fresh profile whose pages accept axe-core's script (CSP bypassed)."""
+    context = await browser.new_context(base_url=server.url, bypass_csp=True,
+                                        color_scheme=scheme)  # type: ignore[arg-type]
+    try:
+        yield Person(await context.new_page())
+    finally:
+        await context.close()
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 async def test_pages_have_no_serious_accessibility_violations(
     browser: Browser, server: LiveServer, scheme: str
 ) -> None:
-    context = await browser.new_context(base_url=server.url, bypass_csp=True,
-                                        color_scheme=scheme)  # type: ignore[arg-type]
-    person = Person(await context.new_page())
+    async with axe_ready(browser, server, scheme) as person:
+        assert await violations_along_the_whole_flow(person) == []
+
+
+async def violations_along_the_whole_flow(person: Person) -> list[str]:
+    """Visit every page, anonymous and logged in, errors included; collect axe's findings."""
     page = person.page
     found: list[str] = []
     for path in ["/login", "/register", "/logout", "/no-such-page"]:
@@ -54,8 +70,7 @@ async def test_pages_have_no_serious_accessibility_violations(
     found += await axe_violations(page)
     await page.goto("/logout")
     found += await axe_violations(page)
-    await context.close()
-    assert found == []
+    return found
 
 
 @pytest.mark.parametrize("path", ["/login", "/register", "/sessions", "/account/password"])

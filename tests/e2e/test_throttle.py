@@ -9,7 +9,7 @@ from playwright.async_api import Browser, expect
 from ..conftest import PASSWORD, SECRET_KEY
 from ..live_server import LiveServer, create_user, live_server
 from .conftest import Person
-from .test_accessibility import axe_violations
+from .test_accessibility import axe_ready, axe_violations
 from .test_screenshots import VIEWPORTS, shoot
 
 pytestmark = pytest.mark.e2e
@@ -58,11 +58,8 @@ async def test_past_the_limit_the_page_says_how_long_to_wait_even_for_the_right_
 async def test_the_429_page_has_no_serious_accessibility_violations(
     browser: Browser, strict_server: LiveServer, scheme: str
 ) -> None:
-    context = await browser.new_context(base_url=strict_server.url, bypass_csp=True,
-                                        color_scheme=scheme)  # type: ignore[arg-type]
-    person = Person(await context.new_page())
-    await use_up_the_attempts(person)
-    await person.log_in(password=PASSWORD)
-    await expect(person.page.get_by_role("heading", name="Too Many Requests")).to_be_visible()
-    assert await axe_violations(person.page) == []
-    await context.close()
+    async with axe_ready(browser, strict_server, scheme) as person:
+        await use_up_the_attempts(person)
+        await person.log_in(password=PASSWORD)
+        await expect(person.page.get_by_role("heading", name="Too Many Requests")).to_be_visible()
+        assert await axe_violations(person.page) == []
