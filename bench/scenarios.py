@@ -17,6 +17,8 @@ from typing import Any, Final
 import redis
 from argon2 import PasswordHasher
 
+from quart_app.passwords import PRODUCTION
+
 from .contenders import PASSWORD, REDIS_URL, Contender
 from .harness import (
     AccessCount,
@@ -235,7 +237,7 @@ async def storm(target: Running, seconds: float, users: list[str]) -> tuple[Samp
 
 
 def _verify_for(seconds: float) -> int:
-    hasher = PasswordHasher()  # argon2-cffi's defaults are the app's: RFC 9106 low-memory
+    hasher = PasswordHasher.from_parameters(PRODUCTION)  # the costs the app hashes with
     stored = hasher.hash(PASSWORD)
     deadline, count = time.monotonic() + seconds, 0
     while time.monotonic() < deadline:
