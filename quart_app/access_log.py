@@ -10,7 +10,7 @@ wrapper writes the same line from what it needs::
 
 (one line) client, request line (path without the query, which may hold tokens), status,
 response ``Content-Length``, microseconds, worker pid, user agent. It goes to
-the ``quart_app.access`` logger, which ``asgi.py`` sends to stdout.
+the ``quart_app.access`` logger, which ``serving.configure_logging`` sends to stdout.
 """
 
 import logging
@@ -59,7 +59,6 @@ class AccessLog:
             await self.app(scope, receive, noted_send)
         finally:
             self.logger.info(self._line(scope, response, time.perf_counter() - started))
-
 
     def _line(self, scope: HTTPScope, response: dict[str, Any], seconds: float) -> str:
         client = scope.get("client")
