@@ -9,6 +9,7 @@ from quart import Quart
 
 from . import (
     account,
+    audit,
     auth,
     cli,
     csrf,
@@ -38,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     )
     app.jinja_environment = templating.PageEnvironment
     load_config(app, config)
+    audit.init_app(app)
     security.init_app(app)
     http_guard.init_app(app)
     sessions.init_app(app)

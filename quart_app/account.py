@@ -1,6 +1,5 @@
 """Routes only: change your password or delete your account, password required."""
 
-import logging
 from typing import Final
 
 from quart import Blueprint, ResponseReturnValue, redirect, request
@@ -17,7 +16,6 @@ from .passwords import password_problem
 from .templating import render
 
 bp = Blueprint("account", __name__)
-log = logging.getLogger(__name__)
 
 PASSWORDS_DIFFER: Final = "The two new passwords do not match."
 SAME_PASSWORD: Final = "The new password must differ from the current one."  # noqa: S105
@@ -47,8 +45,7 @@ async def change() -> ResponseReturnValue:
     assert user is not None
     form = await request.form
     current, new = form.get("current", ""), form.get("password", "")
-    if not await confirm_password(user, current):
-        log.warning("password change refused: wrong current password user_id=%d", user.id)
+    if not await confirm_password(user, current, action="password change"):
         return await render_account(403, WRONG_PASSWORD)
     error = password_problem(new)
     if error is None and new != form.get("confirm", ""):
@@ -67,8 +64,8 @@ async def delete() -> ResponseReturnValue:
     """Delete the account and all its sessions; the browser lands on the logged-out page."""
     user = current_user()
     assert user is not None
-    if not await confirm_password(user, (await request.form).get("password", "")):
-        log.warning("account deletion refused: wrong password user_id=%d", user.id)
+    if not await confirm_password(user, (await request.form).get("password", ""),
+                                  action="account deletion"):
         return await render_account(403, delete_error=WRONG_PASSWORD)
     await delete_account(user)
     return redirect("/logout", 303)

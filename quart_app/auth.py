@@ -4,7 +4,6 @@ Views ask ``identity`` who is logged in and call its verbs; they never touch
 session internals.
 """
 
-import logging
 from typing import Final
 
 from quart import (
@@ -16,6 +15,8 @@ from quart import (
     request,
 )
 
+from . import audit
+from .audit import Event
 from .csrf import harmless_without_login
 from .identity import (
     authenticate,
@@ -33,7 +34,6 @@ from .throttle import get_throttle
 from .users import UsernameTakenError, get_store, username_problem
 
 bp = Blueprint("auth", __name__)
-log = logging.getLogger(__name__)
 
 LOGIN_FAILED: Final = "Incorrect username or password."
 LOGIN_INCOMPLETE: Final = "Enter your username and password."
@@ -78,7 +78,7 @@ async def login() -> ResponseReturnValue:
         return await render_login(400, LOGIN_TOO_LONG, "", target)
     user = await authenticate(username, password)
     if user is None:
-        log.warning("login failed for %s", _loggable_name(username))
+        audit.record(Event.LOGIN_FAILED, account=_loggable_name(username))
         return await render_login(401, LOGIN_FAILED, username, target)
     await login_user(user, remember="remember" in form)
     return redirect(target or "/profile", 303)
@@ -137,10 +137,10 @@ async def register() -> ResponseReturnValue:
         user = await get_store().create(username, password)
     except UsernameTakenError:
         return render("register.html", error=NAME_TAKEN, username=username), 409
-    log.info("registered user_id=%d", user.id)
+    audit.record(Event.REGISTERED, user_id=user.id)
     return redirect("/login?registered", 303)
 
 
-def _loggable_name(username: str) -> str:
+def _loggable_name(username: str) -> str | None:
     """Log a typed name only if it could be a username, never a misplaced password."""
-    return repr(username) if username_problem(username) is None else "<not a valid username>"
+    return username if username_problem(username) is None else None

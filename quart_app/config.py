@@ -23,6 +23,7 @@ from redis.asyncio.connection import parse_url
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from .audit import FORMATS as AUDIT_FORMATS
 from .passwords import PRODUCTION
 from .sessions import BACKENDS, TEST_ONLY_BACKENDS
 
@@ -57,6 +58,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "PASSWORD_HASH_CONCURRENCY": 1,
     "PASSWORD_HASH_QUEUE": 8,
     "LOGIN_THROTTLE": {"account": [10, 900], "address": [100, 900]},
+    "AUDIT_LOG_FORMAT": "text",
 }
 
 # Keys an operator might expect (some are in the design's list) that this app deliberately does
@@ -112,6 +114,9 @@ def validate(config: dict[str, Any], instance_path: Path) -> None:
         if not isinstance(config[key], bool):
             raise ConfigError(key, f"must be true or false, got {config[key]!r}")
     _session_backend(config)
+    if config["AUDIT_LOG_FORMAT"] not in AUDIT_FORMATS:
+        raise ConfigError("AUDIT_LOG_FORMAT", f"must be one of {', '.join(AUDIT_FORMATS)}, "
+                          f"got {config['AUDIT_LOG_FORMAT']!r}")
     for key in ("PROXY_FIX_HOPS", "PASSWORD_HASH_QUEUE"):
         config[key] = _non_negative_int(key, config[key])
     if _non_negative_int("PASSWORD_HASH_CONCURRENCY", config["PASSWORD_HASH_CONCURRENCY"]) < 1:

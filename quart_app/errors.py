@@ -13,6 +13,8 @@ from werkzeug.exceptions import (
     TooManyRequests,
 )
 
+from . import audit
+from .audit import Event
 from .identity import load_logged_in_user
 from .passwords import HashingBusyError
 from .sessions import SessionStoreUnavailableError
@@ -67,8 +69,8 @@ def init_app(app: Quart) -> None:
 
     @app.errorhandler(LoginThrottledError)
     async def throttled(error: LoginThrottledError) -> ResponseReturnValue:
-        log.warning("refused %s %s: too many attempts (%s)", request.method, request.path,
-                    ", ".join(error.limits))
+        audit.record(Event.LOGIN_THROTTLED, path=request.path, limits=",".join(error.limits),
+                     retry_after=error.retry_after)
         description = f"Too many attempts. Try again in {wait_in_words(error.retry_after)}."
         page = render("error.html", error=TooManyRequests(description))
         return page, 429, {"Retry-After": str(error.retry_after)}

@@ -10,7 +10,6 @@ applies the server-side lifetimes and the user's session version.
 """
 
 import functools
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Final, NamedTuple
 from urllib.parse import urlencode
@@ -18,12 +17,11 @@ from urllib.parse import urlencode
 from quart import ResponseReturnValue, g, redirect, request, session
 from quart.sessions import SessionMixin
 
-from . import csrf, sessions, throttle
+from . import audit, csrf, sessions, throttle
+from .audit import Event
 from .sessions import Verdict, get_policy
 from .sessions.policy import LOGGED_IN_AT, USER_ID, VERSION
 from .users import User, get_store
-
-log = logging.getLogger(__name__)
 
 WRONG_PASSWORD: Final = "That is not your current password."  # noqa: S105 - a message
 
@@ -70,29 +68,44 @@ def login_required(view: View) -> View:
     return wrapped
 
 
+def _reference() -> str | None:
+    """This request's session as the audit log names it."""
+    return audit.session_reference(sessions.current_secret())
+
+
 async def login_user(user: User, *, remember: bool) -> None:
     """Start a brand-new session for a user who just proved who they are.
 
     Nothing from before the login survives: not the session id, not its data,
     not the anonymous CSRF token.
     """
+    await _start_session(user, remember=remember)
+    audit.record(Event.LOGIN_SUCCEEDED, user_id=user.id, session=_reference(),
+                 remember=remember)
+
+
+async def _start_session(user: User, *, remember: bool) -> None:
     sessions.rotate(session)
     get_policy().start(session, user.id, user.username, user.session_version,
                        remember=remember)
     await sessions.persist(session)
     csrf.discard_anonymous_token()
     g.user = user
-    log.info("login user_id=%d remember=%s", user.id, remember)
 
 
 async def logout_user() -> None:
     """End this session: the record is deleted where a store keeps one, the cookie too."""
     user = current_user()
+    reference = _reference()
+    await _end_session()
+    if user is not None:
+        audit.record(Event.LOGOUT, user_id=user.id, session=reference)
+
+
+async def _end_session() -> None:
     session.clear()
     await sessions.persist(session)
     g.user = None
-    if user is not None:
-        log.info("logout user_id=%d", user.id)
 
 
 async def authenticate(username: str, password: str) -> User | None:
@@ -111,13 +124,18 @@ async def authenticate(username: str, password: str) -> User | None:
     return user
 
 
-async def confirm_password(user: User, password: str) -> bool:
+async def confirm_password(user: User, password: str, *, action: str) -> bool:
     """Ask for the password again before an account change (ASVS 3.7.1).
 
     It goes through the login throttle like any password check: a stolen
     session must not become an unthrottled way to guess its user's password.
+    A wrong one is an audit event naming the ``action`` it was meant to allow.
     """
-    return await authenticate(user.username, password) is not None
+    if await authenticate(user.username, password) is not None:
+        return True
+    audit.record(Event.PASSWORD_CONFIRMATION_FAILED, user_id=user.id, session=_reference(),
+                 action=action)
+    return False
 
 
 async def end_other_sessions(user: User) -> User:
@@ -130,10 +148,12 @@ async def end_other_sessions(user: User) -> User:
     store = sessions.get_store()
     if store is not None:
         current = sessions.current_handle()
-        for stored in await sessions.stored_sessions(user.id) or []:
-            if stored.handle != current:
-                await store.delete(stored.session_id)
-        log.info("other sessions ended user_id=%d", user.id)
+        others = [stored for stored in await sessions.stored_sessions(user.id) or []
+                  if stored.handle != current]
+        for stored in others:
+            await store.delete(stored.session_id)
+        audit.record(Event.OTHER_SESSIONS_ENDED, user_id=user.id, session=_reference(),
+                     ended=len(others))
         return user
     bumped = await get_store().bump_session_version(user.id)
     if bumped is None:
@@ -141,8 +161,8 @@ async def end_other_sessions(user: User) -> User:
         return user
     session[VERSION] = bumped.session_version
     g.user = bumped
-    log.info("other sessions ended user_id=%d (session version %d)", user.id,
-             bumped.session_version)
+    audit.record(Event.OTHER_SESSIONS_ENDED, user_id=user.id, session=_reference(),
+                 session_version=bumped.session_version)
     return bumped
 
 
@@ -155,7 +175,8 @@ async def revoke_session(user: User, handle: str) -> bool:
     for stored in await sessions.stored_sessions(user.id) or []:
         if stored.handle == handle and store is not None:
             await store.delete(stored.session_id)
-            log.info("session revoked user_id=%d", user.id)
+            audit.record(Event.SESSION_REVOKED, user_id=user.id,
+                         session=audit.session_reference(stored.session_id), by=_reference())
             return True
     return False
 
@@ -169,8 +190,10 @@ async def change_password(user: User, new_password: str) -> None:
     store = sessions.get_store()
     if store is not None:
         await store.delete_user_sessions(user.id)
-    await login_user(updated, remember=session.permanent)
-    log.info("password changed user_id=%d", user.id)
+    previous = _reference()
+    await _start_session(updated, remember=session.permanent)
+    audit.record(Event.PASSWORD_CHANGED, user_id=user.id, session=_reference(),
+                 previous=previous)
 
 
 async def delete_account(user: User) -> None:
@@ -179,8 +202,9 @@ async def delete_account(user: User) -> None:
     store = sessions.get_store()
     if store is not None:
         await store.delete_user_sessions(user.id)
-    await logout_user()
-    log.info("account deleted user_id=%d", user.id)
+    reference = _reference()
+    await _end_session()
+    audit.record(Event.ACCOUNT_DELETED, user_id=user.id, session=reference)
 
 
 async def load_logged_in_user() -> None:
@@ -194,13 +218,11 @@ async def load_logged_in_user() -> None:
     if verdict is Verdict.ANONYMOUS:
         return
     if verdict is not Verdict.VALID:
-        log.info("session refused: %s", verdict)
-        await _end_refused_session()
+        await _end_refused_session(verdict.name.lower())
         return
     user = await get_store().get(current[USER_ID])
     if user is None or user.session_version != current[VERSION]:
-        log.info("session refused: user deleted or sessions revoked")
-        await _end_refused_session()
+        await _end_refused_session("revoked", user_id=current[USER_ID])
         return
     policy.touch(current)
     if current.modified:
@@ -210,6 +232,6 @@ async def load_logged_in_user() -> None:
     g.user = user
 
 
-async def _end_refused_session() -> None:
-    session.clear()
-    await sessions.persist(session)
+async def _end_refused_session(reason: str, user_id: int | None = None) -> None:
+    audit.record(Event.SESSION_REFUSED, user_id=user_id, session=_reference(), reason=reason)
+    await _end_session()

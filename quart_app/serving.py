@@ -11,6 +11,7 @@ import sys
 from quart import Quart
 
 from .access_log import ACCESS_LOGGER, AccessLog, SecondFormatter
+from .audit import configure_json_output
 
 APP_LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 
@@ -40,8 +41,10 @@ async def freeze_start_up_objects() -> None:
 
 
 def for_serving(app: Quart) -> Quart:
-    """Wrap the app in the access log and freeze the heap once start-up is done."""
+    """Wrap the app in the access log, route audit records, freeze the heap after start-up."""
     app.asgi_app = AccessLog(  # type: ignore[method-assign]
         app.asgi_app, logging.getLogger(ACCESS_LOGGER))
+    if app.config["AUDIT_LOG_FORMAT"] == "json":
+        configure_json_output()
     app.before_serving(freeze_start_up_objects)
     return app

@@ -1,6 +1,5 @@
 """Routes only: a user sees and ends their own sessions (OWASP ASVS 3.3.4)."""
 
-import logging
 from typing import Final
 
 from quart import Blueprint, ResponseReturnValue, abort, redirect, request
@@ -21,7 +20,6 @@ from .sessions.policy import LAST_SEEN, LOGGED_IN_AT, PERMANENT
 from .templating import render
 
 bp = Blueprint("sessions_page", __name__)
-log = logging.getLogger(__name__)
 
 OTHERS_ENDED: Final = "Every other session has been logged out."
 
@@ -76,8 +74,8 @@ async def revoke_others() -> ResponseReturnValue:
     """End every session but this one, once the user has typed their password again."""
     user = current_user()
     assert user is not None
-    if not await confirm_password(user, (await request.form).get("password", "")):
-        log.warning("revoke-others refused: wrong password user_id=%d", user.id)
+    if not await confirm_password(user, (await request.form).get("password", ""),
+                                  action="log out everywhere else"):
         return await render_sessions(403, WRONG_PASSWORD)
     await end_other_sessions(user)
     return redirect("/sessions?ended", 303)

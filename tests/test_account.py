@@ -66,7 +66,7 @@ async def test_a_password_change_ends_every_other_session_and_renews_this_one(
     assert (await browser.client.get("/profile")).status_code == 200
     page = await (await browser.client.get("/account/password?changed")).get_data(as_text=True)
     assert "Password changed. Every other session has been logged out." in page
-    assert f"password changed user_id={user.id}" in caplog.text
+    assert f"event=password.changed user_id={user.id}" in caplog.text
 
 
 async def test_the_new_password_logs_in_and_the_old_one_does_not(

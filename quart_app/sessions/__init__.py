@@ -14,7 +14,7 @@ from quart.sessions import SessionInterface, SessionMixin
 
 from .cookie import SignedCookieSessionInterface
 from .memory import MemoryStore
-from .policy import SessionPolicy, Verdict
+from .policy import CSRF_TOKEN, SessionPolicy, Verdict
 from .redis_store import RedisStore
 from .server_side import ServerSideSession, ServerSideSessionInterface, StoredSession, handle_of
 from .store import SessionStore, SessionStoreUnavailableError
@@ -26,6 +26,7 @@ __all__ = [
     "StoredSession",
     "Verdict",
     "current_handle",
+    "current_secret",
     "get_policy",
     "get_store",
     "init_app",
@@ -129,3 +130,14 @@ def current_handle() -> str | None:
     """The public name of this request's session, where it has a stored id."""
     session_id = session.session_id if isinstance(session, ServerSideSession) else None
     return handle_of(session_id) if session_id is not None else None
+
+
+def current_secret() -> str | None:
+    """What only this login knows: its stored id, or in a cookie its login's CSRF token.
+
+    The audit log names a session by a keyed hash of this, never by the value.
+    """
+    if isinstance(session, ServerSideSession):
+        return session.session_id
+    token = session.get(CSRF_TOKEN)
+    return token if isinstance(token, str) else None
