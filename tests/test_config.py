@@ -130,6 +130,8 @@ def test_hashing_defaults_to_rfc_9106_low_memory(config: dict[str, Any]) -> None
         ("LOGIN_THROTTLE", {"account": "10/900"}, "attempts, window seconds"),
         ("LOGIN_THROTTLE", {"address": [100, True]}, ">= 1"),
         ("LOGIN_THROTTLE", {"address": [100, 90000]}, "at most 86400 seconds"),
+        ("AUDIT_LOG_FORMAT", "JSON", "must be one of text, json"),
+        ("AUDIT_LOG_FORMAT", "syslog", "must be one of text, json"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(
