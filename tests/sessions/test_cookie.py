@@ -1,8 +1,10 @@
 """The signed session cookie as the browser sees it, and what happens to bad cookies."""
 
 import base64
+import contextlib
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -11,6 +13,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
+from quart_app import create_app
 from quart_app.sessions.cookie import SALT, SignedCookieSessionInterface
 from quart_app.users import User
 
@@ -20,6 +23,7 @@ from ..conftest import (
     AuthActions,
     cookie_attributes,
     jar_cookie,
+    log_in,
     replay,
     set_cookie_headers,
 )
@@ -213,29 +217,61 @@ async def test_cookie_name_is_the_host_prefixed_default(auth: AuthActions, user:
     assert set_cookie_headers(response, COOKIE)
 
 
-async def test_rotated_key_still_reads_old_cookies(
+NEW_KEY = "the-new-key-for-this-service-0123456789"
+
+
+@contextlib.asynccontextmanager
+async def app_with_keys(config: dict[str, object], key: str,
+                        fallbacks: list[str]) -> AsyncIterator[Quart]:
+    """The same service restarted with another key and these fallbacks."""
+    rotated = create_app({**config, "SECRET_KEY": key, "SECRET_KEY_FALLBACKS": fallbacks})
+    async with rotated.test_app():
+        yield rotated
+
+
+async def test_a_cookie_signed_by_a_fallback_key_still_logs_in(
     config: dict[str, object], auth: AuthActions, user: User
 ) -> None:
     await auth.login()
-    old_cookie = jar_cookie(auth.client)
-    from quart_app import create_app
-
-    rotated = create_app({**config, "SECRET_KEY": "the-new-key-for-this-service-0123456789",
-                          "SECRET_KEY_FALLBACKS": [SECRET_KEY]})
-    async with rotated.test_app():
-        assert (await replay(rotated, old_cookie).get("/profile")).status_code == 200
+    async with app_with_keys(config, NEW_KEY, [SECRET_KEY]) as rotated:
+        assert (await replay(rotated, jar_cookie(auth.client)).get("/profile")).status_code == 200
 
 
-async def test_retired_key_no_longer_reads_old_cookies(
-    config: dict[str, object], auth: AuthActions, user: User
+async def test_a_cookie_signed_by_a_fallback_key_is_re_signed_with_the_current_key(
+    config: dict[str, object], app: Quart, auth: AuthActions, user: User
 ) -> None:
     await auth.login()
     old_cookie = jar_cookie(auth.client)
-    from quart_app import create_app
+    async with app_with_keys(config, NEW_KEY, [SECRET_KEY]) as rotated:
+        [header] = set_cookie_headers(await replay(rotated, old_cookie).get("/profile"))
+        new_cookie = cookie_attributes(header)["value"]
+        assert decode(rotated, new_cookie)["uid"] == user.id
+    with pytest.raises(BadSignature):
+        decode(app, new_cookie)  # the old key alone no longer reads it
+    async with app_with_keys(config, NEW_KEY, []) as retired:
+        assert (await replay(retired, new_cookie).get("/profile")).status_code == 200
 
-    rotated = create_app({**config, "SECRET_KEY": "the-new-key-for-this-service-0123456789"})
-    async with rotated.test_app():
-        assert (await replay(rotated, old_cookie).get("/profile")).status_code == 302
+
+async def test_a_cookie_on_the_current_key_is_not_re_signed(
+    config: dict[str, object], auth: AuthActions, user: User
+) -> None:
+    async with app_with_keys(config, NEW_KEY, [SECRET_KEY]) as rotated:
+        client = rotated.test_client()
+        await log_in(rotated, client, user)
+        response = await client.get("/profile")
+    assert response.status_code == 200
+    assert set_cookie_headers(response) == []
+
+
+async def test_a_retired_key_no_longer_reads_old_cookies_and_they_are_deleted(
+    config: dict[str, object], auth: AuthActions, user: User
+) -> None:
+    await auth.login()
+    async with app_with_keys(config, NEW_KEY, []) as retired:
+        response = await replay(retired, jar_cookie(auth.client)).get("/profile")
+    assert response.status_code == 302
+    [header] = set_cookie_headers(response)
+    assert cookie_attributes(header)["value"] == ""
 
 
 async def test_anonymous_visit_to_profile_sets_no_cookie(client: Client) -> None:
