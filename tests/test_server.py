@@ -53,6 +53,11 @@ class Visitor:
             response = await http.request(
                 method, path, headers=self.headers(), **kwargs  # type: ignore[arg-type]
             )
+        self.remember_cookies(response)
+        return response
+
+    def remember_cookies(self, response: httpx.Response) -> None:
+        """Keep the cookies a response sets and forget the ones it deletes, as a browser does."""
         for header in response.headers.get_list("set-cookie"):
             name = header.partition("=")[0]
             value = cookie_attributes(header)["value"]
@@ -60,7 +65,6 @@ class Visitor:
                 self.cookies[name] = value
             else:
                 self.cookies.pop(name, None)
-        return response
 
     async def submit(
         self, path: str, form: dict[str, str], page: str | None = None

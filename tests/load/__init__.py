@@ -1,0 +1,1 @@
+"""Load tests: many users on two instances, every page checked for whose it is."""
