@@ -58,7 +58,23 @@ async def test_a_session_from_a_works_on_b_and_logout_on_b_ends_it_on_a(tmp_path
         assert (await on(a, cookie).request("GET", "/profile")).status_code == 302
 
 
-async def test_a_password_changed_through_b_ends_the_sessions_used_on_a(tmp_path: Path) -> None:
+async def test_a_password_changed_on_b_ends_the_sessions_used_on_a(tmp_path: Path) -> None:
+    async with two_instances(tmp_path) as (a, b):
+        await create_user(a, "alice", PASSWORD)
+        on_a, on_b = await login(a), await login(b)
+        assert (await on_a.request("GET", "/profile")).status_code == 200
+        new = "a brand new passphrase"
+        changed = await on_b.submit("/account/password",
+                                    {"current": PASSWORD, "password": new, "confirm": new})
+        assert changed.status_code == 303
+        assert changed.headers["Location"] == "/account/password?changed"
+        assert (await on_b.request("GET", "/profile")).status_code == 200
+        assert (await on(a, on_a.cookie).request("GET", "/profile")).status_code == 302
+
+
+async def test_a_password_set_by_the_operator_on_b_ends_the_sessions_used_on_a(
+    tmp_path: Path,
+) -> None:
     async with two_instances(tmp_path) as (a, b):
         await create_user(a, "alice", PASSWORD)
         on_a = await login(a)
