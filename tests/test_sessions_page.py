@@ -157,11 +157,10 @@ async def test_each_session_says_whether_it_is_remembered(
     assert shown["Firefox on Linux"]["Remembered"] == "no, ends when the browser closes"
 
 
+@on_redis
 async def test_ending_another_session_logs_that_browser_out_at_its_next_click(
     app: Quart, user: User
 ) -> None:
-    if not server_side(app):
-        pytest.xfail("the cookie backend cannot list, so cannot end, one other session")
     phone = await login_with(app, CHROME_ANDROID)
     laptop = await login_with(app, FIREFOX_LINUX)
     listing = await page(laptop)
@@ -174,9 +173,8 @@ async def test_ending_another_session_logs_that_browser_out_at_its_next_click(
     assert (await laptop.client.get("/profile")).status_code == 200
 
 
+@on_redis
 async def test_ending_this_session_from_the_list_logs_out_here(app: Quart, user: User) -> None:
-    if not server_side(app):
-        pytest.xfail("the cookie backend lists no sessions to end")
     laptop = await login_with(app, FIREFOX_LINUX)
     listing = await page(laptop)
     [(this, _)] = sessions_listed(listing)
@@ -197,9 +195,8 @@ async def test_a_session_that_is_not_yours_is_as_unknown_as_a_made_up_one(
     assert response.status_code == 404
 
 
+@on_redis
 async def test_another_users_session_handle_is_404(app: Quart, user: User) -> None:
-    if not server_side(app):
-        pytest.xfail("the cookie backend has no handles")
     async with app.app_context():
         from quart_app.users import get_store
 
