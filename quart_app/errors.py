@@ -53,7 +53,8 @@ def init_app(app: Quart) -> None:
 
     @app.errorhandler(DBAPIError)
     async def database_down(error: DBAPIError) -> ResponseReturnValue:
-        log.error("database unavailable: %s", type(error.orig).__name__)
+        code = getattr(error.orig, "sqlite_errorname", "")  # SQLITE_FULL, SQLITE_READONLY…
+        log.error("database unavailable: %s %s", type(error.orig).__name__, code)
         return await unavailable(DATABASE_DOWN, RETRY_AFTER_SECONDS)
 
     @app.errorhandler(SessionStoreUnavailableError)

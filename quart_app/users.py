@@ -29,6 +29,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.schema import CreateTable
@@ -262,12 +263,33 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# SQLite's answers that mean the file under a connection failed (the disk, or a filesystem the
+# kernel turned read-only after an error), not the statement: see _reopen_after_file_errors.
+_FILE_ERRORS: Final = ("SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN")
+
+
+def _reopen_after_file_errors(context: ExceptionContext) -> None:
+    """Treat a failed SQLite file like a dropped connection: the pool opens new ones.
+
+    A pooled connection keeps the file it opened. When its filesystem fails
+    (remounted read-only after a disk error, then repaired and mounted again),
+    it would fail, or read the old copy, for the worker's life; counted as a
+    disconnect, every pooled connection is replaced at its next checkout, so
+    the app uses the repaired file without a restart. A full disk
+    (``SQLITE_FULL``) leaves the connection sound and is not counted.
+    """
+    name = getattr(context.original_exception, "sqlite_errorname", "")
+    if name.startswith(_FILE_ERRORS):
+        context.is_disconnect = True
+
+
 def build_store(database_url: str, hasher: PasswordHasher | None = None,
                 cache_ttl: float = 0) -> UserStore:
     """Create the engine (it connects lazily, inside the serving loop) and the store."""
     engine = create_async_engine(database_url, pool_pre_ping=False)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
+        event.listen(engine.sync_engine, "handle_error", _reopen_after_file_errors)
     return UserStore(engine, hasher or PasswordHasher(), UserCache(cache_ttl))
 
 
