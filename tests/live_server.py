@@ -36,6 +36,7 @@ class LiveServer:
     environment: dict[str, str]
     output: list[str] = field(default_factory=list)
     printed: asyncio.Event = field(default_factory=asyncio.Event)
+    process: asyncio.subprocess.Process | None = None
 
     async def wait_for_output(self, done: Callable[[], bool]) -> None:
         """Wait (bounded by OUTPUT_TIMEOUT) until the server has printed what ``done`` wants."""
@@ -113,25 +114,34 @@ async def serving(command: Sequence[str], env: Mapping[str, str], ready_marker: 
         await reader
 
 
-def hypercorn_command(app: str, port: int, workers: int = 2) -> list[str]:
-    """Hypercorn from the project's ``hypercorn.toml``, on loopback at ``port``."""
-    return [sys.executable, "-m", "hypercorn", "--config", str(ROOT / "hypercorn.toml"),
+def hypercorn_command(app: str, port: int, workers: int = 2,
+                      launcher: str = "hypercorn") -> list[str]:
+    """Hypercorn from the project's ``hypercorn.toml``, on loopback at ``port``.
+
+    ``launcher`` is the module run with ``python -m``: Hypercorn itself, or
+    ``quart_app.supervisor``, which takes the same command line.
+    """
+    return [sys.executable, "-m", launcher, "--config", str(ROOT / "hypercorn.toml"),
             "--bind", f"127.0.0.1:{port}", "--workers", str(workers), app]
 
 
 @contextlib.asynccontextmanager
 async def live_server(instance_path: Path, extra_env: Mapping[str, str] | None = None,
-                      workers: int = 2) -> AsyncIterator[LiveServer]:
+                      workers: int = 2, launcher: str = "hypercorn",
+                      options: Sequence[str] = ()) -> AsyncIterator[LiveServer]:
     """Start Hypercorn with the project's config serving quart_app, and stop it afterwards.
 
     Hypercorn logs "Running on" per worker only after the app's start-up
-    (schema, hasher warm-up) has finished.
+    (schema, hasher warm-up) has finished. ``options`` are more command-line
+    flags (``--graceful-timeout 3``); the parent process is ``server.process``.
     """
     port = free_port()
     env = server_environment(instance_path, extra_env or {})
     server = LiveServer(f"http://127.0.0.1:{port}", instance_path, env)
-    async with serving(hypercorn_command("quart_app.asgi:app", port, workers), env,
-                       "Running on", workers, server.output, printed=server.printed):
+    command = [*hypercorn_command("quart_app.asgi:app", port, workers, launcher), *options]
+    async with serving(command, env, "Running on", workers, server.output,
+                       printed=server.printed) as process:
+        server.process = process
         yield server
 
 
