@@ -14,10 +14,10 @@ from .conftest import log_in
 
 # Every page with a password field: (path, whether it needs a login).
 PASSWORD_PAGES = [
-    pytest.param("/login", False, id="login"),
-    pytest.param("/register", False, id="register"),
-    pytest.param("/account/password", True, id="account"),
-    pytest.param("/sessions", True, id="sessions"),
+    pytest.param(("/login", False), id="login"),
+    pytest.param(("/register", False), id="register"),
+    pytest.param(("/account/password", True), id="account"),
+    pytest.param(("/sessions", True), id="sessions"),
 ]
 # Every page a logged-in user can reach by a GET, error pages included.
 LOGGED_IN_PAGES = ["/profile", "/sessions", "/account/password", "/logout", "/no-such-page"]
@@ -82,30 +82,32 @@ async def markup(app: Quart, client: Client, user: User, path: str, logged_in: b
     return Markup(await response.get_data(as_text=True))
 
 
-@pytest.mark.parametrize(("path", "logged_in"), PASSWORD_PAGES)
-async def test_every_password_field_is_masked(
-    app: Quart, client: Client, user: User, path: str, logged_in: bool
-) -> None:
-    fields = (await markup(app, client, user, path, logged_in)).password_fields()
-    assert fields
-    assert [f.get("type") for f in fields] == ["password"] * len(fields)
-
-
-@pytest.mark.parametrize(("path", "logged_in"), PASSWORD_PAGES)
-async def test_every_password_field_tells_password_managers_what_it_holds(
-    app: Quart, client: Client, user: User, path: str, logged_in: bool
-) -> None:
-    fields = (await markup(app, client, user, path, logged_in)).password_fields()
-    assert fields
-    assert {f.get("autocomplete") for f in fields} <= PASSWORD_MANAGER_HINTS
-
-
-@pytest.mark.parametrize(("path", "logged_in"), PASSWORD_PAGES)
-async def test_no_password_page_has_a_script_that_could_block_pasting(
-    app: Quart, client: Client, user: User, path: str, logged_in: bool
-) -> None:
+@pytest.fixture(params=PASSWORD_PAGES)
+async def password_page(request: pytest.FixtureRequest, app: Quart, client: Client,
+                        user: User) -> Markup:
+    """Each page with a password field, as its user sees it; it has at least one."""
+    path, logged_in = request.param
     page = await markup(app, client, user, path, logged_in)
-    assert (page.scripts, page.handlers) == (0, [])
+    assert page.password_fields()
+    return page
+
+
+async def test_every_password_field_is_masked(password_page: Markup) -> None:
+    types = [f.get("type") for f in password_page.password_fields()]
+    assert set(types) == {"password"}
+
+
+async def test_every_password_field_tells_password_managers_what_it_holds(
+    password_page: Markup,
+) -> None:
+    hints = {f.get("autocomplete") for f in password_page.password_fields()}
+    assert hints <= PASSWORD_MANAGER_HINTS
+
+
+async def test_no_password_page_has_a_script_that_could_block_pasting(
+    password_page: Markup,
+) -> None:
+    assert (password_page.scripts, password_page.handlers) == (0, [])
 
 
 @pytest.mark.parametrize("path", LOGGED_IN_PAGES)
