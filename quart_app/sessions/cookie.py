@@ -70,7 +70,7 @@ class SignedCookieSessionInterface(SecureCookieSessionInterface):
         if cookie is None:
             return self.session_class()
         data = self._verified(signer, cookie)
-        if data is not None:
+        if data:  # an empty one is never written (Quart deletes an emptied session's cookie)
             return self.session_class(data)
         data = self._verified(self._fallback_serializer, cookie)
         opened = self.session_class(data or {})

@@ -68,7 +68,9 @@ class SessionPolicy:
     def check(self, session: SessionMixin) -> Verdict:
         """Decide whether a session is still a login; the cookie's Expires is not trusted."""
         if USER_ID not in session:
-            return Verdict.ANONYMOUS
+            # The app never keeps a session without a login, so one that holds anything else
+            # (a leftover signed by an older version, say) is refused and its cookie deleted.
+            return Verdict.MALFORMED if session else Verdict.ANONYMOUS
         now = time.time()
         if not _well_formed(session, now):
             return Verdict.MALFORMED

@@ -183,6 +183,9 @@ async def test_unmodified_requests_do_not_resend_the_cookie(
         pytest.param(lambda good: forge(SECRET_KEY, [1, 2, 3]), id="not-a-mapping"),
         pytest.param(lambda good: forge(SECRET_KEY, {"uid": "1; drop", "ver": None}),
                      id="malformed-fields"),
+        pytest.param(lambda good: forge(SECRET_KEY, {}), id="signed-empty"),
+        pytest.param(lambda good: forge(SECRET_KEY, {"ver": 1, "csrf": "known"}),
+                     id="signed-without-a-login"),
     ],
 )
 async def test_bad_cookie_is_an_anonymous_visitor_and_is_deleted(

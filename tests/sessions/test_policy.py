@@ -140,7 +140,7 @@ def test_empty_session_is_anonymous() -> None:
     assert POLICY.check(SecureCookieSession()) is Verdict.ANONYMOUS
 
 
-@pytest.mark.parametrize("key", ["iat", "seen", "ver", "name"])
+@pytest.mark.parametrize("key", ["uid", "iat", "seen", "ver", "name"])
 def test_session_missing_a_field_is_malformed(key: str) -> None:
     session = started(remember=False)
     del session[key]
