@@ -35,10 +35,11 @@ import math
 import random
 import re
 import secrets
+import ssl
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -58,6 +59,7 @@ from ..test_server import Visitor
 KINDS: Final = ("GET /login", "POST /login", "GET /profile", "POST /logout")
 NAME_DIGITS: Final = 5
 NAME_PREFIX: Final = "load-user-"
+MAX_USERS: Final = 10**NAME_DIGITS - 1
 # Any name of this run's users, wherever it appears in a page.
 ANY_USER: Final = re.compile(re.escape(NAME_PREFIX) + rf"\d{{{NAME_DIGITS}}}")
 # Where the profile page and the layout name the logged-in user (templates/profile.html, base.html).
@@ -65,6 +67,8 @@ PROFILE_NAME: Final = re.compile(r'<span class="username">([^<]*)</span>')
 HEADER_NAME: Final = re.compile(r"Logged in as <strong>([^<]*)</strong>")
 OWASP_MINIMUM: Final = dataclasses.replace(PRODUCTION, time_cost=2, memory_cost=19 * 1024,
                                            parallelism=1)
+# A login costs a hash; real users view more than a page or two per login.
+PROFILES_PER_LOGIN: Final = 20
 # Logins in flight at once: even if both reach one worker, one waits behind the other's hash,
 # far inside that worker's bounds (a queue of 8, 3 s each).
 LOGIN_CONCURRENCY: Final = 2
@@ -124,7 +128,19 @@ class Report:
     errors: Counter[str] = field(default_factory=Counter)
     cycles: int = 0
     crossed: int = 0
+    logged_in: int = 0
+    most_logged_in: int = 0
     sessions: set[str] = field(default_factory=set, repr=False)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Count a user as logged in from its login until its logout (or failure)."""
+        self.logged_in += 1
+        self.most_logged_in = max(self.most_logged_in, self.logged_in)
+        try:
+            yield
+        finally:
+            self.logged_in -= 1
 
     @property
     def clean(self) -> bool:
@@ -157,6 +173,7 @@ class Report:
             f"- other unexpected answers: {self.unexpected}",
             f"- profile views served by the other instance than the login: "
             f"{self.crossed:,} of {profiles:,}",
+            f"- most users logged in at once: {self.most_logged_in}",
             "- requests per instance: "
             + ", ".join(f"{url} {n:,}" for url, n in sorted(self.by_instance.items())),
         ]
@@ -248,6 +265,19 @@ class LoadUser(Visitor):
             login_server = self.server
         self.expect(logged_in, 303, "/profile")
         self.check_new_session()
+        with self.report.session():
+            page = await self.browse(profiles, login_server)
+            logged_out = await self.request("POST", "/logout",
+                                            data={"csrf_token": csrf_from(page.text)})
+        self.expect(logged_out, 303, "/logout")
+        if self.cookie is not None:
+            self.report.unexpected.add(f"logout left {self.account.username} a session cookie")
+            raise CycleFailedError
+        self.report.cycles += 1
+        return True
+
+    async def browse(self, profiles: int, login_server: LiveServer) -> httpx.Response:
+        """View the profile ``profiles`` (at least 1) times, each page checked for whose it is."""
         for _ in range(profiles):
             page = await self.request("GET", "/profile")
             self.expect(page, 200)
@@ -256,20 +286,16 @@ class LoadUser(Visitor):
                 self.report.errors["GET /profile"] += 1
                 self.report.wrong_user.add(f"{problem} (from {self.server.url})")
                 raise CycleFailedError
-        logged_out = await self.request("POST", "/logout",
-                                        data={"csrf_token": csrf_from(page.text)})
-        self.expect(logged_out, 303, "/logout")
-        if self.cookie is not None:
-            self.report.unexpected.add(f"logout left {self.account.username} a session cookie")
-            raise CycleFailedError
-        self.report.cycles += 1
-        return True
+        return page
 
     def check_new_session(self) -> None:
         """A login is given a session id never handed out before, to anyone."""
-        if self.cookie is None or self.cookie in self.report.sessions:
-            self.report.wrong_user.add(f"{self.account.username} logged in to the session "
-                                       f"{'of nobody' if self.cookie is None else 'seen before'}")
+        if self.cookie is None:
+            self.report.unexpected.add(f"{self.account.username} logged in without a session")
+            raise CycleFailedError
+        if self.cookie in self.report.sessions:
+            self.report.wrong_user.add(f"{self.account.username} was given a session id "
+                                       "handed out before")
             raise CycleFailedError
         self.report.sessions.add(self.cookie)
 
@@ -292,13 +318,15 @@ async def simulate(instances: Sequence[LiveServer], accounts: Sequence[Account],
     limits = httpx.Limits(max_connections=len(instances),
                           max_keepalive_connections=len(instances),
                           keepalive_expiry=KEEPALIVE_EXPIRY)
-    deadline = asyncio.get_running_loop().time() + seconds
+    # Plain http needs no certificates, but every client would load the CA bundle (~60 ms).
+    tls = ssl.create_default_context()
     async with contextlib.AsyncExitStack() as stack:
         users = []
         for index, account in enumerate(accounts):
             http = await stack.enter_async_context(
-                httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT))
+                httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT, verify=tls))
             users.append(LoadUser(account, instances, http, random.Random(seed + index), report))
+        deadline = asyncio.get_running_loop().time() + seconds
         async with asyncio.TaskGroup() as group:
             for user in users:
                 group.create_task(user.run(login_slots, deadline, profiles_per_login))
@@ -357,8 +385,8 @@ async def load_test(folder: Path, *, users: int, seconds: float, profiles_per_lo
                     login_concurrency: int = LOGIN_CONCURRENCY,
                     user_cache_ttl: float = USER_CACHE_TTL, seed: int = 0) -> Report:
     """Start the service, make the accounts, run the load, stop everything: the report."""
-    if not 1 <= users < 10**NAME_DIGITS:
-        raise ValueError(f"users must be 1 to {10**NAME_DIGITS - 1}")
+    if not 1 <= users <= MAX_USERS or profiles_per_login < 1:
+        raise ValueError(f"users must be 1 to {MAX_USERS}, profiles per login at least 1")
     # Every attempt counts against 127.0.0.1; no user could log in more often than this.
     login_attempts = max(1000, users * math.ceil(seconds) * 10)
     async with service(folder, hashing, login_attempts, user_cache_ttl) as (a, b):
@@ -374,7 +402,8 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "\n\n")[0])
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--profiles", type=int, default=5, help="profile views per login")
+    parser.add_argument("--profiles", type=int, default=PROFILES_PER_LOGIN,
+                        help="profile views per login")
     parser.add_argument("--login-concurrency", type=int, default=LOGIN_CONCURRENCY,
                         help="logins in flight at once, across both instances")
     parser.add_argument("--production-hashing", action="store_true",
@@ -382,14 +411,17 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--user-cache-ttl", type=float, default=USER_CACHE_TTL,
                         help="USER_CACHE_TTL of the servers (the product's default is 1)")
     parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+    options = parser.parse_args(argv)
+    if not 1 <= options.users <= MAX_USERS:
+        parser.error(f"--users must be 1 to {MAX_USERS}")
+    if options.profiles < 1:
+        parser.error("--profiles must be at least 1")
+    return options
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one load test and print its table; exit 1 unless every check held."""
     options = arguments(argv)
-    if options.profiles < 1:
-        raise SystemExit("--profiles must be at least 1")
     with tempfile.TemporaryDirectory(prefix="quart-app-load-") as folder:
         try:
             report = asyncio.run(load_test(
