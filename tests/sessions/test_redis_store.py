@@ -7,7 +7,6 @@ own that is stopped and started again. No mocks, no sleeps as waits.
 
 import asyncio
 import json
-import shutil
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,19 +18,18 @@ from typing import Final
 import pytest
 import time_machine
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from quart_app.sessions.redis_store import OPERATION_TIMEOUT, RedisStore
 from quart_app.sessions.store import SessionStoreUnavailableError
 
 from ..conftest import TEST_REDIS_URL, fresh_redis_prefix
+from ..services import RedisServer, require_redis_server
 
 ALICE: Final = 1
 SID: Final = "s" * 43
 RECORD: Final = json.dumps({"data": {"uid": ALICE}, "meta": {}})
 # Only stops a hang from hanging the suite; the store's own bound is OPERATION_TIMEOUT.
 HANG_GUARD: Final = 10
-READY_WITHIN: Final = 10.0
 
 type Operation = Callable[[RedisStore], Awaitable[object]]
 
@@ -339,61 +337,10 @@ async def test_a_connection_cut_mid_command_is_retried_once_on_a_fresh_one() -> 
             await proxy.stop()
 
 
-@dataclass
-class RedisServer:
-    """A ``redis-server`` of the test's own on a fixed port, to stop and start again."""
-
-    port: int
-    directory: Path
-    _process: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    async def start(self) -> None:
-        self._process = await asyncio.create_subprocess_exec(
-            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", str(self.directory),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )
-        await self._wait_ready()
-
-    async def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            async with asyncio.timeout(READY_WITHIN):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-    async def _wait_ready(self) -> None:
-        """Poll PING until it answers, for at most READY_WITHIN seconds."""
-        client = Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
-        deadline = time.monotonic() + READY_WITHIN
-        try:
-            while True:
-                try:
-                    if await client.ping():
-                        return
-                except (OSError, RedisError) as error:
-                    assert self._process is not None
-                    if self._process.returncode is not None or time.monotonic() > deadline:
-                        raise AssertionError(f"redis-server did not start: {error!r}") from error
-                await asyncio.sleep(0.02)  # poll interval, not a wait for an outcome
-        finally:
-            await client.aclose()
-
-
 @pytest.fixture
 async def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
     """A private Redis, not started yet; stopped after the test whatever happened."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+    require_redis_server()
     server = RedisServer(free_port(), tmp_path)
     yield server
     await server.stop()
