@@ -29,7 +29,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.schema import CreateTable
@@ -283,10 +283,25 @@ def _reopen_after_file_errors(context: ExceptionContext) -> None:
         context.is_disconnect = True
 
 
+def _connect_or_database_error(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+    """Make a connection that cannot be made a database error, as a query's failure is.
+
+    SQLAlchemy's asyncpg adapter lets the driver's ``OSError`` (refused, reset,
+    unreachable, timed out) escape unwrapped, which no ``DBAPIError`` handler
+    sees: a stopped PostgreSQL would answer 500 instead of the outage's 503.
+    """
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as error:
+        raise dialect.loaded_dbapi.OperationalError(
+            f"cannot connect: {type(error).__name__}: {error}") from error
+
+
 def build_store(database_url: str, hasher: PasswordHasher | None = None,
                 cache_ttl: float = 0) -> UserStore:
     """Create the engine (it connects lazily, inside the serving loop) and the store."""
     engine = create_async_engine(database_url, pool_pre_ping=False)
+    event.listen(engine.sync_engine, "do_connect", _connect_or_database_error)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         event.listen(engine.sync_engine, "handle_error", _reopen_after_file_errors)
