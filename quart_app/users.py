@@ -299,8 +299,14 @@ def _connect_or_database_error(dialect: Dialect, _record: Any, cargs: Any, cpara
 
 def build_store(database_url: str, hasher: PasswordHasher | None = None,
                 cache_ttl: float = 0) -> UserStore:
-    """Create the engine (it connects lazily, inside the serving loop) and the store."""
-    engine = create_async_engine(database_url, pool_pre_ping=False)
+    """Create the engine (it connects lazily, inside the serving loop) and the store.
+
+    ``pool_pre_ping``: after the database restarts, every pooled connection is
+    dead and nothing says so; checked at checkout (one round trip), each is
+    replaced there, instead of failing a request per connection after the
+    database is back.
+    """
+    engine = create_async_engine(database_url, pool_pre_ping=True)
     event.listen(engine.sync_engine, "do_connect", _connect_or_database_error)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
