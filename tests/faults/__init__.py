@@ -1,0 +1,1 @@
+"""Fault tests: the real Redis and PostgreSQL processes behind a live Hypercorn crash and return."""
