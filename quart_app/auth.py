@@ -27,7 +27,7 @@ from .identity import (
     session_times,
 )
 from .passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
-from .passwords import password_problem
+from .passwords import HashingBusyError, password_problem
 from .security import safe_next
 from .templating import render
 from .throttle import get_throttle
@@ -132,11 +132,15 @@ async def register() -> ResponseReturnValue:
         error = PASSWORDS_DIFFER
     if error is not None:
         return render("register.html", error=error, username=username), 400
-    await get_throttle().registration_attempt(request.remote_addr)
+    guard = get_throttle()
+    await guard.registration_attempt(request.remote_addr)
     try:
         user = await get_store().create(username, password)
     except UsernameTakenError:
         return render("register.html", error=NAME_TAKEN, username=username), 409
+    except HashingBusyError:
+        await guard.registration_not_made(request.remote_addr)
+        raise
     audit.record(Event.REGISTERED, user_id=user.id)
     return redirect("/login?registered", 303)
 

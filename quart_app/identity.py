@@ -19,6 +19,7 @@ from quart.sessions import SessionMixin
 
 from . import audit, csrf, sessions, throttle
 from .audit import Event
+from .passwords import HashingBusyError
 from .sessions import Verdict, get_policy
 from .sessions.policy import LOGGED_IN_AT, USER_ID, VERSION
 from .users import User, get_store
@@ -113,12 +114,17 @@ async def authenticate(username: str, password: str) -> User | None:
 
     The attempt is counted first and refused past a limit with
     ``LoginThrottledError`` before any hash is computed; a success clears the
-    account's count. The throttle stands here, not in the user store, so the
+    account's count, and a refusal by the full hashing queue takes the attempt
+    back (no password was tried). The throttle stands here, not in the user store, so the
     operator's CLI is never locked out.
     """
     guard = throttle.get_throttle()
     await guard.login_attempt(username, request.remote_addr)
-    user = await get_store().authenticate(username, password)
+    try:
+        user = await get_store().authenticate(username, password)
+    except HashingBusyError:
+        await guard.login_not_checked(username, request.remote_addr)
+        raise
     if user is not None:
         await guard.login_succeeded(username)
     return user

@@ -90,6 +90,10 @@ class ThrottleStore(Protocol):
         """Forget one counter (a missing one is not an error)."""
         ...
 
+    async def give_back(self, keys: Sequence[str]) -> None:
+        """Take one back from each counter that still counts any (an attempt never tried)."""
+        ...
+
     async def open(self) -> None:
         """Connect at start-up, inside the serving event loop."""
         ...
@@ -129,6 +133,14 @@ class SqlThrottleStore:
         async with self.engine.begin() as conn:
             await conn.execute(table.delete().where(table.c.key == key))
 
+    async def give_back(self, keys: Sequence[str]) -> None:
+        """One ``UPDATE`` that lowers each row still above zero (atomic per row)."""
+        table = login_failures_table
+        async with self.engine.begin() as conn:
+            await conn.execute(table.update()
+                               .where(table.c.key.in_(keys), table.c.count > 0)
+                               .values(count=table.c.count - 1))
+
     async def open(self) -> None:
         """Nothing to do: the user store owns the engine (and creates the table)."""
 
@@ -151,6 +163,15 @@ def _upsert(dialect: str, key: str, window: int, now: int) -> Executable:
         .returning(table.c.count, table.c.window_start)
     )
 
+
+# KEYS: the counters. Lowers each one still above zero, keeping its expiry.
+_GIVE_BACK: Final = """
+for _, key in ipairs(KEYS) do
+    if tonumber(redis.call('GET', key) or '0') > 0 then
+        redis.call('DECR', key)
+    end
+end
+"""
 
 # KEYS: the counters. ARGV: each one's window in seconds. Returns count, TTL, count, TTL, ...
 _HIT: Final = """
@@ -182,6 +203,7 @@ class RedisThrottleStore:
         self.prefix = prefix
         self._redis = BoundedRedis(url, timeout=timeout)
         self._hit: AsyncScript | None = None
+        self._give_back: AsyncScript | None = None
 
     async def hit(self, counters: Sequence[tuple[str, int]]) -> list[Count]:
         """Run the script once for all the counters."""
@@ -197,10 +219,19 @@ class RedisThrottleStore:
         """Delete the counter."""
         await self._redis.call(lambda c: c.delete(self.prefix + key))
 
+    async def give_back(self, keys: Sequence[str]) -> None:
+        """Run the script once for all the counters (``DECR`` keeps the key's TTL)."""
+        script = self._give_back
+        if script is None:
+            raise RuntimeError("RedisThrottleStore.open() was not awaited")
+        names = [self.prefix + key for key in keys]
+        await self._redis.call(lambda c: script(keys=names, client=c))
+
     async def open(self) -> None:
         """Create the client; Redis may still be down (attempts then get a 503)."""
         await self._redis.open()
         self._hit = self._redis.register_script(_HIT)
+        self._give_back = self._redis.register_script(_GIVE_BACK)
 
     async def close(self) -> None:
         """Close the connection pool."""
@@ -228,6 +259,18 @@ class Throttle:
     async def login_succeeded(self, username: str) -> None:
         """The account's owner is back: their earlier typos no longer count."""
         await self.store.reset(self.account_key(username))
+
+    async def login_not_checked(self, username: str, address: str | None) -> None:
+        """Un-count a login refused before its password was checked (hashing queue full).
+
+        Without this, people obeying ``Retry-After`` during a login storm would
+        lock their own accounts out for a whole window without one guess made.
+        """
+        await self.store.give_back([self.account_key(username), self.address_key(address)])
+
+    async def registration_not_made(self, address: str | None) -> None:
+        """Un-count a registration refused before its hash (hashing queue full)."""
+        await self.store.give_back([self.address_key(address)])
 
     def account_key(self, username: str) -> str:
         """``account:`` and an HMAC of the case-insensitive name (never the name itself)."""

@@ -94,6 +94,27 @@ async def test_a_throttled_login_computes_no_hash_even_with_the_right_password(
     assert response.status_code == 429
 
 
+@pytest.mark.config(LOGIN_THROTTLE=SMALL, PASSWORD_HASH_QUEUE=0)
+async def test_a_login_refused_by_the_full_hashing_queue_is_not_counted(
+    auth: AuthActions, user: User, store: UserStore,
+) -> None:
+    async with pool_held(store.hasher):  # every login now is a 503 before its hash
+        assert await statuses(auth, [("alice", PASSWORD)] * 7) == [503] * 7
+    assert await statuses(auth, [("alice", WRONG)] * 3) == [401, 401, 401]
+    assert (await auth.login("alice", WRONG)).status_code == 429
+
+
+@pytest.mark.config(LOGIN_THROTTLE={"address": [2, 900]}, PASSWORD_HASH_QUEUE=0)
+async def test_a_registration_refused_by_the_full_hashing_queue_is_not_counted(
+    auth: AuthActions, store: UserStore,
+) -> None:
+    async with pool_held(store.hasher):
+        assert [(await auth.register(f"user{n}")).status_code for n in range(3)] == [503] * 3
+    assert (await auth.register("bob")).status_code == 303
+    assert (await auth.register("carol")).status_code == 303
+    assert (await auth.register("dave")).status_code == 429
+
+
 async def test_the_account_count_ignores_the_case_of_the_typed_name(
     auth: AuthActions, user: User,
 ) -> None:
@@ -404,6 +425,17 @@ async def test_store_reset_forgets_one_key_only(throttle_store: ThrottleStore) -
     await throttle_store.reset("a")
     await throttle_store.reset("never-counted")
     assert [c.count for c in await throttle_store.hit([("a", 900), ("b", 900)])] == [1, 2]
+
+
+async def test_store_give_back_lowers_each_key_by_one_and_never_below_zero(
+    throttle_store: ThrottleStore,
+) -> None:
+    await throttle_store.hit([("a", 900), ("b", 900)])
+    await throttle_store.hit([("a", 900)])
+    await throttle_store.give_back(["a", "b", "never-counted"])
+    await throttle_store.give_back(["b"])
+    assert [c.count for c in await throttle_store.hit([("a", 900), ("b", 900)])] == [2, 1]
+    assert (await throttle_store.hit([("never-counted", 900)]))[0].count == 1
 
 
 async def test_store_window_starts_at_the_first_hit_and_ends_after_it(
