@@ -127,7 +127,7 @@ def hypercorn_command(app: str, port: int, workers: int = 2,
 
 @contextlib.asynccontextmanager
 async def live_server(instance_path: Path, extra_env: Mapping[str, str] | None = None,
-                      workers: int = 2, launcher: str = "hypercorn",
+                      workers: int = 2, launcher: str = "quart_app.supervisor",
                       options: Sequence[str] = ()) -> AsyncIterator[LiveServer]:
     """Start Hypercorn with the project's config serving quart_app, and stop it afterwards.
 

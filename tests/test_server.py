@@ -167,9 +167,9 @@ async def test_login_and_logout_are_logged_without_secrets(tmp_path: Path) -> No
         await alice.submit("/logout", {}, page="/profile")
         await alice.submit("/login", {"username": "alice", "password": "not the password"})
     log = "\n".join(server.output)  # complete: the server has stopped
-    assert "login user_id=1" in log
-    assert "logout user_id=1" in log
-    assert "login failed for 'alice'" in log
+    assert "quart_app.audit: event=login.succeeded user_id=1 " in log
+    assert "quart_app.audit: event=logout user_id=1 " in log
+    assert "quart_app.audit: event=login.failed remote=127.0.0.1 account=alice" in log
     assert PASSWORD not in log
     assert "not the password" not in log
     assert session_value is not None
