@@ -45,10 +45,10 @@ class LiveServer:
                 self.printed.clear()
                 await self.printed.wait()
 
-    def access_log(self, path: str) -> list[tuple[int, int]]:
-        """(status, worker pid) of every logged request to ``path``."""
+    def access_log(self, path: str, since: int = 0) -> list[tuple[int, int]]:
+        """(status, worker pid) of every logged request to ``path``, from output line ``since``."""
         hits = []
-        for line in self.output:
+        for line in self.output[since:]:
             match = ACCESS_LINE.search(line)
             if match and match["path"] == path:
                 hits.append((int(match["status"]), int(match["pid"])))

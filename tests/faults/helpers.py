@@ -119,8 +119,11 @@ async def logins_on_both_workers(server: LiveServer, status: int) -> Visitor:
     Each worker has its own connections to Redis and PostgreSQL, so an outage
     and a recovery are only seen in full once both workers have shown them.
     """
+    since = len(server.output)
+
     def both_answered(_: object) -> bool:
-        return len({pid for seen, pid in server.access_log("/login") if seen == status}) >= 2
+        hits = server.access_log("/login", since)
+        return len({pid for seen, pid in hits if seen == status}) >= 2
 
     (browser, _), _ = await poll(lambda: login_attempt(server), both_answered)
     return browser
