@@ -8,7 +8,8 @@ wrapper writes the same line from what it needs::
     [2026-12-01 09:00:00 +0000] [4242] [INFO] 127.0.0.1:50000 "GET /profile 1.1" 200 1834 \
     912us <4242> "curl/8.5"
 
-(one line) client, request line (path without the query, which may hold tokens), status,
+(one line) client, request line (the path as the client sent it, without the query, which
+may hold tokens; control characters escaped), status,
 response ``Content-Length``, microseconds, worker pid, user agent. It goes to
 the ``quart_app.access`` logger, which ``serving.configure_logging`` sends to stdout.
 """
@@ -66,10 +67,24 @@ class AccessLog:
         agent = "-"
         for name, value in scope["headers"]:
             if name == b"user-agent":
-                agent = value.decode("latin-1")
-        return (f'{address} "{scope["method"]} {scope["path"]} {scope["http_version"]}" '
+                agent = escape_controls(value.decode("latin-1"))
+        raw_path = scope.get("raw_path")
+        path = escape_controls(raw_path.decode("latin-1") if raw_path else scope["path"])
+        return (f'{address} "{scope["method"]} {path} {scope["http_version"]}" '
                 f'{response["status"]} {response["length"]} {int(seconds * 1_000_000)}us '
                 f'{self.pid} "{agent}"')
+
+
+def escape_controls(text: str) -> str:
+    """Write control and line-breaking characters as escapes (ASVS 16.4.1, log injection).
+
+    A path is percent-decoded before the app sees it, so ``/%0A[...] forged``
+    would otherwise start a forged line in any log that prints it.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
 
 
 class SecondFormatter(logging.Formatter):

@@ -53,8 +53,9 @@ def init_app(app: Quart) -> None:
 
     @app.errorhandler(DBAPIError)
     async def database_down(error: DBAPIError) -> ResponseReturnValue:
-        code = getattr(error.orig, "sqlite_errorname", "")  # SQLITE_FULL, SQLITE_READONLY…
-        log.error("database unavailable: %s %s", type(error.orig).__name__, code)
+        code = getattr(error.orig, "sqlite_errorname", None)  # SQLITE_FULL, SQLITE_READONLY…
+        log.error("database unavailable: %s", " ".join(
+            filter(None, [type(error.orig).__name__, code])))
         return await unavailable(DATABASE_DOWN, RETRY_AFTER_SECONDS)
 
     @app.errorhandler(SessionStoreUnavailableError)

@@ -10,7 +10,7 @@ import sys
 
 from quart import Quart
 
-from .access_log import ACCESS_LOGGER, AccessLog, SecondFormatter
+from .access_log import ACCESS_LOGGER, AccessLog, SecondFormatter, escape_controls
 from .audit import configure_json_output
 
 APP_LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
@@ -19,7 +19,7 @@ APP_LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(messag
 def configure_logging() -> None:
     """The app's records (INFO and up) to stderr beside Hypercorn's; the access log to stdout."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(APP_LOG_FORMAT, "%Y-%m-%d %H:%M:%S %z"))
+    handler.setFormatter(OneLineFormatter(APP_LOG_FORMAT, "%Y-%m-%d %H:%M:%S %z"))
     logger = logging.getLogger("quart_app")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -28,6 +28,19 @@ def configure_logging() -> None:
     access_handler.setFormatter(SecondFormatter())
     access.addHandler(access_handler)
     access.propagate = False
+
+
+class OneLineFormatter(logging.Formatter):
+    """The app's records with control characters in the message escaped: one record, one line.
+
+    Messages quote request paths and names a client chose; a traceback, added
+    after the message, keeps its lines.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        """Escape the message, then format the line as usual."""
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
 
 
 async def freeze_start_up_objects() -> None:

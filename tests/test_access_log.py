@@ -137,3 +137,26 @@ def test_lines_carry_hypercorns_time_pid_and_level(
     formatted = SecondFormatter().format(record)
     stamp = datetime.fromtimestamp(record.created).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
     assert formatted == f'[{stamp}] [{PID}] [INFO] x "GET / 1.1" 200 5 9us'
+
+
+@pytest.mark.parametrize(("path", "agent"), [
+    ("/\n[2026-01-01 00:00:00 +0000] [1] [INFO] forged", b"agent/1.0"),
+    ("/a\rb", b"agent/1.0"),
+    ("/\u2028next", b"agent/1.0"),
+    ("/profile", b"agent\x1b[31m/1.0"),
+])
+async def test_control_characters_from_the_client_cannot_forge_a_line(
+    lines: Lines, path: str, agent: bytes,
+) -> None:
+    await serve(page(), scope(path, agent=agent), lines)
+    [line] = lines.lines
+    assert line.isprintable()
+    assert "\\" in line  # written as an escape, not dropped
+
+
+async def test_the_path_is_logged_as_the_client_sent_it_when_the_server_gives_it(
+    lines: Lines,
+) -> None:
+    request = {**scope("/a\nb"), "raw_path": b"/a%0Ab"}
+    await serve(page(), request, lines)
+    assert '"GET /a%0Ab 1.1"' in lines.lines[0]

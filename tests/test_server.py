@@ -176,6 +176,19 @@ async def test_login_and_logout_are_logged_without_secrets(tmp_path: Path) -> No
     assert session_value not in log
 
 
+async def test_a_path_with_a_line_break_forges_no_line_in_either_log(server: LiveServer) -> None:
+    forged = "[2026-01-01 00:00:00 +0000] [1] [INFO] forged"
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        assert (await http.get(f"/%0A{forged}")).status_code == 404
+        refused = await http.post(f"/sessions/x%0A{forged}/revoke",
+                                  headers={"Sec-Fetch-Site": "cross-site"})
+        assert refused.status_code == 403
+    await server.wait_for_output(lambda: any("cross-site request" in line
+                                             for line in server.output))
+    await server.wait_for_output(lambda: any('"GET /%0A' in line for line in server.output))
+    assert not any(line.startswith(forged) for line in server.output)
+
+
 STORM: Final = 50
 
 
