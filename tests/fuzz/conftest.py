@@ -4,7 +4,7 @@ CI must pass every time, so the ``fuzz`` profile is derandomized (the same
 examples on every run, derived from each test) and keeps no example database:
 a run never depends on what an earlier run found. ``--hypothesis-profile
 fuzz-random`` draws new examples on each run for a developer hunting bugs;
-a failure it finds is printed with the seed that reproduces it.
+a failure it finds is printed with the ``@reproduce_failure`` line that replays it.
 
 Every property builds what it depends on inside its example (clients,
 cookies, users), so the app from the ``app`` fixture, shared by a test's
