@@ -222,7 +222,7 @@ def _login_throttle(value: object, *, testing: bool) -> dict[str, tuple[int, int
     """Failures allowed per account and per address, each ``[count, window seconds]``.
 
     A key left out keeps its default. An account limit that could let more than
-    ASVS 2.2.1's 100 failed logins an hour through is refused outside tests:
+    ASVS 4.0.3 2.2.1's 100 failed logins an hour through is refused outside tests:
     fixed windows allow ``count * (ceil(3600 / window) + 1)`` in the worst hour.
     """
     shape = 'must be like {"account": [10, 900], "address": [100, 900]}'
@@ -246,7 +246,8 @@ def _login_throttle(value: object, *, testing: bool) -> dict[str, tuple[int, int
     if not testing and worst_hour > ASVS_MAX_FAILURES_PER_HOUR:
         raise ConfigError("LOGIN_THROTTLE.account",
                           f"{list(limits['account'])} lets up to {worst_hour} failed logins "
-                          f"through in an hour; ASVS 2.2.1 allows {ASVS_MAX_FAILURES_PER_HOUR}")
+                          f"through in an hour; ASVS 4.0.3 2.2.1 allows "
+                          f"{ASVS_MAX_FAILURES_PER_HOUR}")
     return limits
 
 

@@ -110,7 +110,7 @@ async def _end_session() -> None:
 
 
 async def authenticate(username: str, password: str) -> User | None:
-    """The login verb's password check, behind the throttle (ASVS 2.2.1).
+    """The login verb's password check, behind the throttle (ASVS 6.3.1).
 
     The attempt is counted first and refused past a limit with
     ``LoginThrottledError`` before any hash is computed; a success clears the
@@ -131,7 +131,7 @@ async def authenticate(username: str, password: str) -> User | None:
 
 
 async def confirm_password(user: User, password: str, *, action: str) -> bool:
-    """Ask for the password again before an account change (ASVS 3.7.1).
+    """Ask for the password again before an account change (ASVS 7.5.1).
 
     It goes through the login throttle like any password check: a stolen
     session must not become an unthrottled way to guess its user's password.

@@ -44,7 +44,7 @@ def normalise(password: str) -> str:
 
 
 def password_problem(password: str) -> str | None:
-    """Say what is wrong with a new password, or None; ASVS 2.1: 12 to 128 characters."""
+    """Say what is wrong with a new password, or None; ASVS 6.2.1, 6.2.9: 12 to 128 characters."""
     password = normalise(password)
     if len(password) < MIN_LENGTH:
         return f"Password must be at least {MIN_LENGTH} characters."

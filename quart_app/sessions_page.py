@@ -1,4 +1,4 @@
-"""Routes only: a user sees and ends their own sessions (OWASP ASVS 3.3.4)."""
+"""Routes only: a user sees and ends their own sessions (OWASP ASVS 7.5.2)."""
 
 from typing import Final
 

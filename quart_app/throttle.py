@@ -1,4 +1,4 @@
-"""Login throttling (OWASP ASVS 2.2.1): a password can be guessed only so many times.
+"""Login throttling (OWASP ASVS 6.3.1): a password can be guessed only so many times.
 
 Every login attempt counts against two fixed windows: the typed account name
 (whether or not such an account exists, so the throttle tells an attacker

@@ -1,4 +1,4 @@
-"""Changing the password and deleting the account in the browser (ASVS 3.3.3, 3.7.1)."""
+"""Changing the password and deleting the account in the browser (ASVS 7.4.3, 7.5.1)."""
 
 import logging
 from collections.abc import AsyncIterator

@@ -197,7 +197,7 @@ async def test_a_login_storm_is_answered_in_full_with_fast_503s_past_the_queue(
 ) -> None:
     """Production argon2 costs, 2 workers, 50 logins at once: every one gets an answer.
 
-    The account limit is raised to 50 (the most ASVS allows an hour with an hour's window)
+    The account limit is raised to 50 (the most ASVS 4.0.3 allowed an hour with an hour's window)
     so the storm tests hashing, not the login throttle.
     """
     throttle = {"QUART_LOGIN_THROTTLE": '{"account": [50, 3600]}'}

@@ -1,4 +1,4 @@
-"""People see and end their own sessions (ASVS 3.3.4), on every backend."""
+"""People see and end their own sessions (ASVS 7.5.2), on every backend."""
 
 import re
 from collections.abc import AsyncIterator

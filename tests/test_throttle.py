@@ -1,4 +1,4 @@
-"""Login throttling (ASVS 2.2.1): counted before the password check, shared, cheap to hit.
+"""Login throttling (ASVS 6.3.1): counted before the password check, shared, cheap to hit.
 
 The app-level tests run on the default embedded store (SQLite) with small
 limits (3 per account, 6 per address); the store contract and the
@@ -322,7 +322,8 @@ def test_limits_can_be_set_as_json_in_the_environment(
 def test_an_account_limit_weaker_than_asvs_is_refused_outside_tests(
     config: dict[str, Any],
 ) -> None:
-    with pytest.raises(ConfigError, match=r"LOGIN_THROTTLE\.account: .* ASVS 2\.2\.1 allows 100"):
+    with pytest.raises(ConfigError,
+                       match=r"LOGIN_THROTTLE\.account: .* ASVS 4\.0\.3 2\.2\.1 allows 100"):
         create_app({**config, "TESTING": False, "PASSWORD_HASH_PARAMETERS": None,
                     "LOGIN_THROTTLE": {"account": [60, 3600]}})
 
