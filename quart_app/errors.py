@@ -20,6 +20,7 @@ from .passwords import HashingBusyError
 from .sessions import SessionStoreUnavailableError
 from .templating import render
 from .throttle import LoginThrottledError, wait_in_words
+from .users import QUERY_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,14 @@ def init_app(app: Quart) -> None:
         code = getattr(error.orig, "sqlite_errorname", None)  # SQLITE_FULL, SQLITE_READONLY…
         log.error("database unavailable: %s", " ".join(
             filter(None, [type(error.orig).__name__, code])))
+        return await unavailable(DATABASE_DOWN, RETRY_AFTER_SECONDS)
+
+    @app.errorhandler(TimeoutError)
+    async def database_silent(error: TimeoutError) -> ResponseReturnValue:
+        # Redis timeouts arrive as SessionStoreUnavailableError and the hashing queue's as
+        # HashingBusyError; a bare one is asyncpg's statement timeout, which SQLAlchemy
+        # passes through unwrapped.
+        log.error("database unavailable: no answer within %s s", QUERY_TIMEOUT)
         return await unavailable(DATABASE_DOWN, RETRY_AFTER_SECONDS)
 
     @app.errorhandler(SessionStoreUnavailableError)

@@ -40,6 +40,9 @@ from .user_cache import UserCache
 USERNAME_PATTERN: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
 EXTENSION_KEY: Final = "quart_app.users"
 SCHEMA_LOCK: Final = 0x71756172  # any constant; "quar"
+# Seconds asyncpg waits to connect, and for each statement, before a database that does not
+# answer is an outage (our statements are single-row lookups and updates: milliseconds).
+QUERY_TIMEOUT: Final = 3.0
 log = logging.getLogger(__name__)
 
 metadata = MetaData()
@@ -304,9 +307,13 @@ def build_store(database_url: str, hasher: PasswordHasher | None = None,
     ``pool_pre_ping``: after the database restarts, every pooled connection is
     dead and nothing says so; checked at checkout (one round trip), each is
     replaced there, instead of failing a request per connection after the
-    database is back.
+    database is back. On PostgreSQL, connecting and every statement are bounded
+    by ``QUERY_TIMEOUT``: a server that hangs (frozen, or a network that drops
+    packets) costs a bounded wait and a 503, not a request held for minutes.
     """
-    engine = create_async_engine(database_url, pool_pre_ping=True)
+    arguments = {"timeout": QUERY_TIMEOUT, "command_timeout": QUERY_TIMEOUT}
+    engine = create_async_engine(database_url, pool_pre_ping=True, connect_args=(
+        arguments if database_url.startswith("postgresql") else {}))
     event.listen(engine.sync_engine, "do_connect", _connect_or_database_error)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
