@@ -89,8 +89,9 @@ class Contender:
 
     def command(self, port: int) -> list[str]:
         """The command line that serves this contender on ``port``."""
-        if self.server == "hypercorn":
-            return hypercorn_command(self.app, port)
+        if self.server == "hypercorn":  # ours as the README serves it: under its supervisor
+            launcher = "quart_app.supervisor" if self.app.startswith("quart_app") else "hypercorn"
+            return hypercorn_command(self.app, port, launcher=launcher)
         gunicorn = [sys.executable, "-m", "gunicorn", "--workers", "2",
                     "--bind", f"127.0.0.1:{port}"]
         if self.server == "gthread":
