@@ -14,6 +14,7 @@ from quart import (
     redirect,
     request,
 )
+from sqlalchemy.exc import DBAPIError
 
 from . import audit
 from .audit import Event
@@ -138,7 +139,7 @@ async def register() -> ResponseReturnValue:
         user = await get_store().create(username, password)
     except UsernameTakenError:
         return render("register.html", error=NAME_TAKEN, username=username), 409
-    except HashingBusyError:
+    except (HashingBusyError, DBAPIError):
         await guard.registration_not_made(request.remote_addr)
         raise
     audit.record(Event.REGISTERED, user_id=user.id)

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from quart import ResponseReturnValue, g, redirect, request, session
 from quart.sessions import SessionMixin
+from sqlalchemy.exc import DBAPIError
 
 from . import audit, csrf, sessions, throttle
 from .audit import Event
@@ -114,15 +115,15 @@ async def authenticate(username: str, password: str) -> User | None:
 
     The attempt is counted first and refused past a limit with
     ``LoginThrottledError`` before any hash is computed; a success clears the
-    account's count, and a refusal by the full hashing queue takes the attempt
-    back (no password was tried). The throttle stands here, not in the user store, so the
-    operator's CLI is never locked out.
+    account's count, and a refusal by the full hashing queue or a database
+    outage takes the attempt back (no password was tried). The throttle stands
+    here, not in the user store, so the operator's CLI is never locked out.
     """
     guard = throttle.get_throttle()
     await guard.login_attempt(username, request.remote_addr)
     try:
         user = await get_store().authenticate(username, password)
-    except HashingBusyError:
+    except (HashingBusyError, DBAPIError):
         await guard.login_not_checked(username, request.remote_addr)
         raise
     if user is not None:

@@ -261,7 +261,7 @@ class Throttle:
         await self.store.reset(self.account_key(username))
 
     async def login_not_checked(self, username: str, address: str | None) -> None:
-        """Un-count a login refused before its password was checked (hashing queue full).
+        """Un-count a login refused before its password was checked (queue full, database down).
 
         Without this, people obeying ``Retry-After`` during a login storm would
         lock their own accounts out for a whole window without one guess made.
@@ -269,7 +269,7 @@ class Throttle:
         await self.store.give_back([self.account_key(username), self.address_key(address)])
 
     async def registration_not_made(self, address: str | None) -> None:
-        """Un-count a registration refused before its hash (hashing queue full)."""
+        """Un-count a registration refused before it was made (queue full, database down)."""
         await self.store.give_back([self.address_key(address)])
 
     def account_key(self, username: str) -> str:

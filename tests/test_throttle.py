@@ -32,7 +32,7 @@ from quart_app.throttle import (
     ThrottleStore,
     wait_in_words,
 )
-from quart_app.users import User, UserStore, build_store, login_failures_table
+from quart_app.users import User, UserStore, build_store, get_store, login_failures_table
 
 from .conftest import (
     PASSWORD,
@@ -43,7 +43,7 @@ from .conftest import (
     log_in,
 )
 from .live_server import create_user
-from .outage import proxied
+from .outage import SqliteOutage, proxied
 from .test_passwords import pool_held
 from .test_scale_out import two_instances
 from .test_server import Visitor
@@ -354,6 +354,45 @@ async def test_a_login_while_redis_is_down_is_a_503_before_any_hash(
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert "session store is not answering" in await response.get_data(as_text=True)
+
+
+@pytest.fixture
+async def users_outage(config: dict[str, Any], tmp_path: Path,
+                       ) -> AsyncIterator[tuple[AuthActions, SqliteOutage]]:
+    """Counters in Redis, users (alice) in SQLite that the test makes go away."""
+    (tmp_path / "db").mkdir()
+    async with fresh_redis_prefix() as (url, prefix):
+        app = create_app({**config, "SESSION_BACKEND": "redis", "REDIS_URL": url,
+                          "SESSION_KEY_PREFIX": prefix,
+                          "DATABASE_URL": f"sqlite:///{tmp_path / 'db' / 'users.db'}"})
+        async with app.test_app():
+            async with app.app_context():
+                store = get_store()
+            await store.create("alice", PASSWORD)
+            yield AuthActions(app.test_client()), SqliteOutage(store, tmp_path / "db")
+
+
+async def test_a_login_refused_by_a_database_outage_is_not_counted(
+    users_outage: tuple[AuthActions, SqliteOutage],
+) -> None:
+    auth, outage = users_outage
+    await outage.start()
+    assert await statuses(auth, [("alice", PASSWORD)] * 7) == [503] * 7
+    await outage.end()
+    assert await statuses(auth, [("alice", WRONG)] * 3) == [401, 401, 401]
+    assert (await auth.login("alice", WRONG)).status_code == 429
+
+
+@pytest.mark.config(LOGIN_THROTTLE={"address": [2, 900]})
+async def test_a_registration_refused_by_a_database_outage_is_not_counted(
+    users_outage: tuple[AuthActions, SqliteOutage],
+) -> None:
+    auth, outage = users_outage
+    await outage.start()
+    assert [(await auth.register(f"user{n}")).status_code for n in range(3)] == [503] * 3
+    await outage.end()
+    assert [(await auth.register(name)).status_code
+            for name in ("bob", "carol", "dave")] == [303, 303, 429]
 
 
 # --- the same on every store: contract ------------------------------------------------------
