@@ -124,12 +124,16 @@ def set_password(info: ScriptInfo, username: str, password_stdin: bool) -> None:
 @db_cli.command("init")
 @pass_script_info
 def init_db(info: ScriptInfo) -> None:
-    """Create the tables (the server also does this at start-up)."""
+    """Create the tables (the server also does this), and rebuild a legacy users table."""
 
-    async def nothing(store: UserStore) -> None:
-        return None
+    async def stop_reusing_ids(store: UserStore) -> bool:
+        if not await store.reuses_ids():
+            return False
+        await store.stop_reusing_ids()
+        return True
 
-    run_with_store(info, nothing)
+    if run_with_store(info, stop_reusing_ids):
+        click.echo("users table rebuilt: the ids of deleted accounts are never given again")
     click.echo("database ready")
 
 

@@ -121,6 +121,35 @@ class UserStore:
             for table in metadata.sorted_tables:
                 await conn.execute(CreateTable(table, if_not_exists=True))
 
+    async def reuses_ids(self) -> bool:
+        """Whether this is a SQLite users table from before ids stopped being reused.
+
+        ``CREATE TABLE IF NOT EXISTS`` leaves such a table as it is, so its
+        deleted users' ids (and their cookies) could go to new accounts.
+        """
+        if self.engine.dialect.name != "sqlite":
+            return False
+        async with self.engine.connect() as conn:
+            sql = (await conn.execute(text(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'"))).scalar()
+        return isinstance(sql, str) and "AUTOINCREMENT" not in sql.upper()
+
+    async def stop_reusing_ids(self) -> None:
+        """Rebuild a legacy SQLite users table with ``AUTOINCREMENT``, every row and id kept.
+
+        One transaction that takes the write lock first (``BEGIN IMMEDIATE``);
+        ``quart db init`` runs it, alone, before the workers start.
+        """
+        columns = ", ".join(column.name for column in users_table.columns)
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            await conn.exec_driver_sql("ALTER TABLE users RENAME TO users_reusing_ids")
+            await conn.execute(CreateTable(users_table))
+            await conn.exec_driver_sql(
+                f"INSERT INTO users ({columns}) SELECT {columns} FROM users_reusing_ids")  # noqa: S608 - our own column names
+            await conn.exec_driver_sql("DROP TABLE users_reusing_ids")
+            await conn.commit()
+
     async def ping(self) -> None:
         """Raise if the database does not answer (health checks)."""
         async with self.engine.connect() as conn:
@@ -334,6 +363,9 @@ def init_app(app: Quart) -> None:
     @app.before_serving
     async def prepare_store() -> None:
         await store.create_schema()
+        if await store.reuses_ids():
+            log.warning("the users table reuses deleted accounts' ids, so a deleted user's "
+                        "cookie could log in as the next account: run `quart db init` once")
         await store.hasher.warm_up()
 
     @app.after_serving

@@ -11,7 +11,9 @@ from typing import Any
 
 import asyncpg
 import pytest
+from click.testing import CliRunner, Result
 from quart import Quart
+from quart.cli import QuartGroup
 from quart.testing import QuartClient
 from quart.typing import TestClientProtocol as Client
 
@@ -201,6 +203,18 @@ async def log_in(app: Quart, client: Client, user: User, *, remember: bool = Fal
     value = cookie_attributes(header)["value"]
     client.set_cookie("localhost", COOKIE, value)
     return value
+
+
+@pytest.fixture
+def quart_cli(config: dict[str, Any]) -> Any:
+    """Invoke ``quart …`` in-process against an app built from the test config."""
+    group = QuartGroup(create_app=lambda: create_app(config))
+    runner = CliRunner()
+
+    def invoke(*args: str, stdin: str | None = None) -> Result:
+        return runner.invoke(group, list(args), input=stdin, catch_exceptions=False)
+
+    return invoke
 
 
 @pytest.fixture

@@ -25,18 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.both_databases
 
 
-@pytest.fixture
-def quart_cli(config: dict[str, Any]) -> Any:
-    """Invoke ``quart …`` in-process against an app built from the test config."""
-    group = QuartGroup(create_app=lambda: create_app(config))
-    runner = CliRunner()
-
-    def invoke(*args: str, stdin: str | None = None) -> Result:
-        return runner.invoke(group, list(args), input=stdin, catch_exceptions=False)
-
-    return invoke
-
-
 def test_create_from_stdin_then_list(quart_cli: Any) -> None:
     created = quart_cli("users", "create", "alice", "--password-stdin", stdin=PASSWORD + "\n")
     assert created.exit_code == 0
@@ -227,3 +215,4 @@ def test_sessions_list_on_the_cookie_backend_says_why_it_cannot(quart_cli: Any) 
     assert result.exit_code == 0
     assert result.output.startswith("sessions live in signed cookies")
     assert "quart sessions revoke alice" in result.output
+
