@@ -10,7 +10,8 @@ from quart_app.security import TrustedHosts, safe_next
 # README, "Headers on every response", word for word.
 README_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                               "object-src 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
