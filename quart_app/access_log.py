@@ -67,9 +67,9 @@ class AccessLog:
         agent = "-"
         for name, value in scope["headers"]:
             if name == b"user-agent":
-                agent = escape_controls(value.decode("latin-1"))
+                agent = quoted_field(value.decode("latin-1"))
         raw_path = scope.get("raw_path")
-        path = escape_controls(raw_path.decode("latin-1") if raw_path else scope["path"])
+        path = quoted_field(raw_path.decode("latin-1") if raw_path else scope["path"])
         return (f'{address} "{scope["method"]} {path} {scope["http_version"]}" '
                 f'{response["status"]} {response["length"]} {int(seconds * 1_000_000)}us '
                 f'{self.pid} "{agent}"')
@@ -85,6 +85,14 @@ def escape_controls(text: str) -> str:
         return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
                    for c in text)
+
+
+def quoted_field(text: str) -> str:
+    """A field the access log writes between quotes: ``"`` and ``\\`` escaped as Apache does.
+
+    Otherwise a user agent ``x" 500 0 1us <1> "y`` would forge the fields after it.
+    """
+    return escape_controls(text.replace("\\", "\\\\").replace('"', '\\"'))
 
 
 class SecondFormatter(logging.Formatter):

@@ -14,7 +14,6 @@ from quart import (
     redirect,
     request,
 )
-from sqlalchemy.exc import DBAPIError
 
 from . import audit
 from .audit import Event
@@ -28,7 +27,7 @@ from .identity import (
     session_times,
 )
 from .passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
-from .passwords import HashingBusyError, password_problem
+from .passwords import password_problem
 from .security import safe_next
 from .templating import render
 from .throttle import get_throttle
@@ -136,12 +135,10 @@ async def register() -> ResponseReturnValue:
     guard = get_throttle()
     await guard.registration_attempt(request.remote_addr)
     try:
-        user = await get_store().create(username, password)
+        async with guard.registration_made(request.remote_addr):
+            user = await get_store().create(username, password)
     except UsernameTakenError:
         return render("register.html", error=NAME_TAKEN, username=username), 409
-    except (HashingBusyError, DBAPIError):
-        await guard.registration_not_made(request.remote_addr)
-        raise
     audit.record(Event.REGISTERED, user_id=user.id)
     return redirect("/login?registered", 303)
 

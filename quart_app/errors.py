@@ -20,7 +20,7 @@ from .passwords import HashingBusyError
 from .sessions import SessionStoreUnavailableError
 from .templating import render
 from .throttle import LoginThrottledError, wait_in_words
-from .users import QUERY_TIMEOUT
+from .users import DATABASE_ERRORS, QUERY_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def init_app(app: Quart) -> None:
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> ResponseReturnValue:
         if "user" not in g:  # refused before the user was loaded (host check, CSRF)
-            with contextlib.suppress(DBAPIError, SessionStoreUnavailableError):
+            with contextlib.suppress(*DATABASE_ERRORS, SessionStoreUnavailableError):
                 await load_logged_in_user()
         headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
         return render("error.html", error=error), error.code or 500, headers

@@ -16,11 +16,9 @@ from urllib.parse import urlencode
 
 from quart import ResponseReturnValue, g, redirect, request, session
 from quart.sessions import SessionMixin
-from sqlalchemy.exc import DBAPIError
 
 from . import audit, csrf, sessions, throttle
 from .audit import Event
-from .passwords import HashingBusyError
 from .sessions import Verdict, get_policy
 from .sessions.policy import LOGGED_IN_AT, USER_ID, VERSION
 from .users import User, get_store
@@ -121,11 +119,8 @@ async def authenticate(username: str, password: str) -> User | None:
     """
     guard = throttle.get_throttle()
     await guard.login_attempt(username, request.remote_addr)
-    try:
+    async with guard.login_checked(username, request.remote_addr):
         user = await get_store().authenticate(username, password)
-    except (HashingBusyError, DBAPIError):
-        await guard.login_not_checked(username, request.remote_addr)
-        raise
     if user is not None:
         await guard.login_succeeded(username)
     return user
@@ -240,5 +235,6 @@ async def load_logged_in_user() -> None:
 
 
 async def _end_refused_session(reason: str, user_id: int | None = None) -> None:
-    audit.record(Event.SESSION_REFUSED, user_id=user_id, session=_reference(), reason=reason)
+    reference = _reference()
     await _end_session()
+    audit.record(Event.SESSION_REFUSED, user_id=user_id, session=reference, reason=reason)

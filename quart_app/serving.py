@@ -17,10 +17,16 @@ APP_LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(messag
 
 
 def configure_logging() -> None:
-    """The app's records (INFO and up) to stderr beside Hypercorn's; the access log to stdout."""
+    """The app's records (INFO and up) to stderr beside Hypercorn's; the access log to stdout.
+
+    Once per process: the supervisor configures it, and with ``--workers 0`` it
+    imports the app in that same process, which must not log every line twice.
+    """
+    logger = logging.getLogger("quart_app")
+    if any(isinstance(h.formatter, OneLineFormatter) for h in logger.handlers):
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(OneLineFormatter(APP_LOG_FORMAT, "%Y-%m-%d %H:%M:%S %z"))
-    logger = logging.getLogger("quart_app")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     access = logging.getLogger(ACCESS_LOGGER)

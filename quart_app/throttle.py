@@ -21,13 +21,14 @@ are stored only as an HMAC under ``SECRET_KEY``: a password typed into the
 name field never reaches Redis or the database.
 """
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -37,9 +38,10 @@ from sqlalchemy import Executable, Table, case
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .passwords import HashingBusyError
 from .redis_client import BoundedRedis
+from .users import DATABASE_ERRORS, UserStore, login_failures_table, username_key
 from .users import EXTENSION_KEY as USERS_EXTENSION_KEY
-from .users import UserStore, login_failures_table, username_key
 
 EXTENSION_KEY: Final = "quart_app.throttle"
 ACCOUNT: Final = "account"
@@ -260,17 +262,28 @@ class Throttle:
         """The account's owner is back: their earlier typos no longer count."""
         await self.store.reset(self.account_key(username))
 
-    async def login_not_checked(self, username: str, address: str | None) -> None:
-        """Un-count a login refused before its password was checked (queue full, database down).
+    def login_checked(self, username: str, address: str | None,
+                      ) -> contextlib.AbstractAsyncContextManager[None]:
+        """Around a counted login's password check: un-count it if the check never happened.
 
-        Without this, people obeying ``Retry-After`` during a login storm would
-        lock their own accounts out for a whole window without one guess made.
+        A full hashing queue or a database outage refuses the login before any
+        password is tried; without the give-back, people obeying ``Retry-After``
+        in a login storm or an outage would lock their own accounts out.
         """
-        await self.store.give_back([self.account_key(username), self.address_key(address)])
+        return self._given_back([self.account_key(username), self.address_key(address)])
 
-    async def registration_not_made(self, address: str | None) -> None:
-        """Un-count a registration refused before it was made (queue full, database down)."""
-        await self.store.give_back([self.address_key(address)])
+    def registration_made(self, address: str | None,
+                          ) -> contextlib.AbstractAsyncContextManager[None]:
+        """Around a counted registration: un-count it if it could not be made."""
+        return self._given_back([self.address_key(address)])
+
+    @contextlib.asynccontextmanager
+    async def _given_back(self, keys: list[str]) -> AsyncIterator[None]:
+        try:
+            yield
+        except (HashingBusyError, *DATABASE_ERRORS):
+            await self.store.give_back(keys)
+            raise
 
     def account_key(self, username: str) -> str:
         """``account:`` and an HMAC of the case-insensitive name (never the name itself)."""

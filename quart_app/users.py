@@ -30,7 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Dialect, ExceptionContext
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.schema import CreateTable
 
@@ -43,6 +43,9 @@ SCHEMA_LOCK: Final = 0x71756172  # any constant; "quar"
 # Seconds asyncpg waits to connect, and for each statement, before a database that does not
 # answer is an outage (our statements are single-row lookups and updates: milliseconds).
 QUERY_TIMEOUT: Final = 3.0
+# What a database outage raises: the driver's errors, and asyncpg's timeouts, which SQLAlchemy
+# passes through unwrapped (a statement, or the pool's check of a connection).
+DATABASE_ERRORS: Final = (DBAPIError, TimeoutError)
 log = logging.getLogger(__name__)
 
 metadata = MetaData()

@@ -160,3 +160,16 @@ async def test_the_path_is_logged_as_the_client_sent_it_when_the_server_gives_it
     request = {**scope("/a\nb"), "raw_path": b"/a%0Ab"}
     await serve(page(), request, lines)
     assert '"GET /a%0Ab 1.1"' in lines.lines[0]
+
+
+@pytest.mark.parametrize(("agent", "written"), [
+    (b'x" 500 0 1us <1> "y', r'x\" 500 0 1us <1> \"y'),
+    (b"back\\nslash", r"back\\nslash"),
+])
+async def test_a_quote_or_backslash_from_the_client_cannot_forge_a_field(
+    lines: Lines, agent: bytes, written: str,
+) -> None:
+    await serve(page(), scope(agent=agent), lines)
+    [line] = lines.lines
+    assert line.endswith(f'<{PID}> "{written}"')
+    assert line.count('"') - line.count('\\"') == 4  # the request line's quotes and the agent's
