@@ -16,12 +16,15 @@ Here a dead worker is logged and replaced while the others go on serving;
 SIGTERM or SIGINT closes the listening sockets at once, lets every worker
 drain for ``graceful_timeout``, and kills whatever still runs
 ``SHUTDOWN_MARGIN`` seconds after that (Hypercorn's asyncio worker can wait
-for a connection forever on Python 3.12+, hypercorn issue #308). Exit status:
-0 after a requested stop, 1 when a worker failed while starting.
+for a connection forever on Python 3.12+, hypercorn issue #308). A replacement
+that cannot start (its database is down, say) is retried at once, then after 1,
+2, 4 … 30 s, while the others serve; SIGHUP is ignored rather than fatal. Exit
+status: 0 after a requested stop, 1 when one of the first workers could not start.
 """
 
 import contextlib
 import logging
+import math
 import signal
 import socket
 import sys
@@ -44,9 +47,11 @@ log = logging.getLogger("quart_app.supervisor")  # also when run as __main__
 
 # Seconds past graceful_timeout a worker gets to finish its app's shutdown before it is killed.
 SHUTDOWN_MARGIN: Final = 3.0
-# A worker that exits with an error this soon after it was started could not start: replacing
-# it would only repeat the error, so the server stops with status 1 instead.
+# A worker that exits this soon after it was started could not start. One of the first workers
+# means a bad setting: replacing it would only repeat the error, so the server stops with
+# status 1. A replacement (the others still serve) is retried after a growing pause instead.
 STARTUP_GRACE: Final = 10.0
+MAX_RETRY_PAUSE: Final = 30.0
 
 
 def _worker_function(worker_class: str) -> WorkerFunc:
@@ -73,11 +78,15 @@ class Supervisor:
         self.shutdown_event: Event = self.context.Event()
         self.sockets: Sockets = config.create_sockets()
         self.workers: dict[BaseProcess, float] = {}
+        self.first_workers: set[BaseProcess] = set()
+        self.due: list[float] = []  # when the replacements waiting for a retry may start
+        self.failed_starts = 0
+        self.last_failure = -math.inf
         self.stopping = False
         self.wake_up, self._wake_up_sender = socket.socketpair()
         self._wake_up_sender.setblocking(False)
 
-    def start_worker(self) -> None:
+    def start_worker(self) -> BaseProcess:
         """Spawn one Hypercorn worker on the shared sockets; it ignores SIGINT, as Hypercorn's do.
 
         A Ctrl+C reaches the whole process group; only this process decides what it means.
@@ -94,6 +103,7 @@ class Supervisor:
             signal.signal(signal.SIGINT, handler)
         self.workers[process] = time.monotonic()
         log.info("worker %s started", process.pid)
+        return process
 
     def request_stop(self, signum: int, _frame: object) -> None:
         """Signal handler: note the request and wake the main loop (nothing else is safe here)."""
@@ -105,34 +115,71 @@ class Supervisor:
         """Serve until SIGTERM or SIGINT; replace workers that die meanwhile."""
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self.request_stop)
-        for _ in range(self.config.workers):
-            self.start_worker()
+        signal.signal(signal.SIGHUP, self.ignore_hangup)
+        self.first_workers = {self.start_worker() for _ in range(self.config.workers)}
         status = 0
         while not self.stopping:
-            wait([*(process.sentinel for process in self.workers), self.wake_up])
+            pause = max(0.0, min(self.due) - time.monotonic()) if self.due else None
+            wait([*(process.sentinel for process in self.workers), self.wake_up], timeout=pause)
             if self.stopping:
                 break
             if not self.replace_exited_workers():
                 status = 1
                 break
+            self.start_due_workers()
         self.stop()
         return status
 
+    def ignore_hangup(self, signum: int, _frame: object) -> None:
+        """SIGHUP (Hypercorn's reload, a closed terminal) must not kill the parent alone.
+
+        Dying would leave the workers serving with nobody to replace or stop
+        them; a reload here is a restart of the service.
+        """
+        log.warning("SIGHUP ignored: restart the service to reload it")
+
     def replace_exited_workers(self) -> bool:
-        """Start a new worker for each one that exited; False if one failed while starting."""
+        """Replace each worker that exited; False if one of the first ones could not start."""
         for process, started in list(self.workers.items()):
             if process.exitcode is None:
                 continue
             process.join()
             del self.workers[process]
             code: int = process.exitcode
-            if code > 0 and time.monotonic() - started < STARTUP_GRACE:
-                log.error("worker %s failed to start (exit status %s): stopping", process.pid, code)
-                return False
             cause = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
-            log.warning("worker %s %s: starting a replacement", process.pid, cause)
-            self.start_worker()
+            now = time.monotonic()
+            quick = now - started < STARTUP_GRACE
+            if quick and process in self.first_workers and code > 0:
+                log.error("worker %s failed to start (%s): stopping", process.pid, cause)
+                return False
+            pause = self._pause_before_replacing(quick, now)
+            if pause == 0:
+                log.warning("worker %s %s: starting a replacement", process.pid, cause)
+                self.start_worker()
+            else:
+                log.error("worker %s %s soon after starting: retrying in %.0f s", process.pid,
+                          cause, pause)
+                self.due.append(now + pause)
         return True
+
+    def _pause_before_replacing(self, quick: bool, now: float) -> float:
+        """0 s for a worker that had run a while, or a first quick death; then 1, 2, 4 … 30 s."""
+        if not quick:
+            self.failed_starts = 0
+            return 0.0
+        if now - self.last_failure > STARTUP_GRACE + MAX_RETRY_PAUSE:
+            self.failed_starts = 0
+        self.failed_starts += 1
+        self.last_failure = now
+        return 0.0 if self.failed_starts == 1 else min(MAX_RETRY_PAUSE,
+                                                       2.0 ** (self.failed_starts - 2))
+
+    def start_due_workers(self) -> None:
+        """Start the replacements whose pause is over."""
+        now = time.monotonic()
+        for due in [due for due in self.due if due <= now]:
+            self.due.remove(due)
+            self.start_worker()
 
     def stop(self) -> None:
         """Refuse new connections, let the workers drain, and kill them at the deadline."""

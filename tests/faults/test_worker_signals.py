@@ -27,7 +27,7 @@ import pytest
 
 from quart_app.supervisor import SHUTDOWN_MARGIN
 
-from ..conftest import PASSWORD, csrf_from
+from ..conftest import PASSWORD, csrf_from, fresh_postgres_database
 from ..live_server import (
     ROOT,
     STARTUP_TIMEOUT,
@@ -36,6 +36,7 @@ from ..live_server import (
     live_server,
     server_environment,
 )
+from ..outage import proxied
 from ..test_server import Visitor
 from .helpers import poll, registered_and_logged_in
 
@@ -281,4 +282,44 @@ async def test_a_worker_that_cannot_start_stops_the_supervisor_with_status_1(
             await process.wait()
     assert process.returncode == 1
     assert "configuration error: SECRET_KEY" in errors.decode()
-    assert "failed to start (exit status 2): stopping" in errors.decode()
+    assert "failed to start (exited with status 2): stopping" in errors.decode()
+
+
+async def test_sighup_leaves_the_supervisor_and_its_workers_serving(tmp_path: Path) -> None:
+    async with supervised(tmp_path) as server:
+        master = parent(server)
+        workers = children(master.pid)
+        master.send_signal(signal.SIGHUP)
+        try:
+            await server.wait_for_output(lambda: any("SIGHUP ignored" in line
+                                                     for line in server.output))
+            assert (await Visitor(server).request("GET", "/login")).status_code == 200
+            assert master.returncode is None
+            assert children(master.pid) == workers
+        finally:
+            if master.returncode is not None:  # orphans would keep the output open for ever
+                for pid in workers:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+
+
+async def test_a_replacement_that_cannot_start_is_retried_while_the_other_worker_serves(
+    tmp_path: Path,
+) -> None:
+    """Its database is down while it starts: the survivor serves, the retry succeeds later."""
+    async with fresh_postgres_database() as database, proxied(database) as (url, proxy):
+        environment = {"QUART_DATABASE_URL": url}
+        async with live_server(tmp_path / "instance", environment,
+                               launcher=SUPERVISOR) as server:
+            master = parent(server)
+            original = children(master.pid)
+            await proxy.stop()
+            os.kill(min(original), signal.SIGKILL)
+            await server.wait_for_output(lambda: any("soon after starting: retrying in" in line
+                                                     for line in server.output))
+            assert master.returncode is None
+            assert (await Visitor(server).request("GET", "/login")).status_code == 200
+            await proxy.start()
+            await server.wait_for_output(
+                lambda: sum("Running on" in line for line in server.output) >= 3)
+            assert len(children(master.pid)) == 2
