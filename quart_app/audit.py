@@ -58,8 +58,7 @@ WARNINGS: Final = frozenset({Event.LOGIN_FAILED, Event.LOGIN_THROTTLED,
 
 def init_app(app: Quart) -> None:
     """Derive the app's reference key once, so a session hashes alike in every worker."""
-    secret = app.config["SECRET_KEY"]
-    key = secret.encode() if isinstance(secret, str) else secret
+    key: bytes = app.config["SECRET_KEY"]  # bytes once the configuration is validated
     app.extensions[EXTENSION_KEY] = hmac.new(key, REFERENCE_CONTEXT, hashlib.sha256).digest()
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Dialect, ExceptionContext
+from sqlalchemy.engine import Dialect, ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.schema import CreateTable
@@ -343,11 +343,12 @@ def build_store(database_url: str, hasher: PasswordHasher | None = None,
     by ``QUERY_TIMEOUT``: a server that hangs (frozen, or a network that drops
     packets) costs a bounded wait and a 503, not a request held for minutes.
     """
-    arguments = {"timeout": QUERY_TIMEOUT, "command_timeout": QUERY_TIMEOUT}
-    engine = create_async_engine(database_url, pool_pre_ping=True, connect_args=(
-        arguments if database_url.startswith("postgresql") else {}))
+    backend = make_url(database_url).get_backend_name()
+    bounded = {"timeout": QUERY_TIMEOUT, "command_timeout": QUERY_TIMEOUT}
+    engine = create_async_engine(database_url, pool_pre_ping=True,
+                                 connect_args=bounded if backend == "postgresql" else {})
     event.listen(engine.sync_engine, "do_connect", _connect_or_database_error)
-    if engine.dialect.name == "sqlite":
+    if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         event.listen(engine.sync_engine, "handle_error", _reopen_after_file_errors)
     return UserStore(engine, hasher or PasswordHasher(), UserCache(cache_ttl))
