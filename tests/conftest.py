@@ -4,7 +4,7 @@ import contextlib
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,12 +89,19 @@ def config(request: pytest.FixtureRequest, database: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def app(config: dict[str, Any]) -> AsyncIterator[Quart]:
-    """A started app (schema created, hasher warm), shut down after the test."""
+@contextlib.asynccontextmanager
+async def started_app(config: Mapping[str, Any]) -> AsyncIterator[Quart]:
+    """An app built from ``config`` and started (schema created, hasher warm), then shut down."""
     app = create_app(config)
     async with app.test_app():
         yield app
+
+
+@pytest.fixture
+async def app(config: dict[str, Any]) -> AsyncIterator[Quart]:
+    """A started app for the test."""
+    async with started_app(config) as started:
+        yield started
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ from .conftest import (
     fresh_postgres_database,
     fresh_redis_prefix,
     log_in,
+    started_app,
 )
 from .live_server import create_user
 from .outage import SqliteOutage, proxied
@@ -361,15 +362,15 @@ async def users_outage(config: dict[str, Any], tmp_path: Path,
                        ) -> AsyncIterator[tuple[AuthActions, SqliteOutage]]:
     """Counters in Redis, users (alice) in SQLite that the test makes go away."""
     (tmp_path / "db").mkdir()
-    async with fresh_redis_prefix() as (url, prefix):
-        app = create_app({**config, "SESSION_BACKEND": "redis", "REDIS_URL": url,
-                          "SESSION_KEY_PREFIX": prefix,
-                          "DATABASE_URL": f"sqlite:///{tmp_path / 'db' / 'users.db'}"})
-        async with app.test_app():
-            async with app.app_context():
-                store = get_store()
-            await store.create("alice", PASSWORD)
-            yield AuthActions(app.test_client()), SqliteOutage(store, tmp_path / "db")
+    database = f"sqlite:///{tmp_path / 'db' / 'users.db'}"
+    async with fresh_redis_prefix() as (url, prefix), started_app(
+        {**config, "SESSION_BACKEND": "redis", "REDIS_URL": url, "SESSION_KEY_PREFIX": prefix,
+         "DATABASE_URL": database},
+    ) as app:
+        async with app.app_context():
+            store = get_store()
+        await store.create("alice", PASSWORD)
+        yield AuthActions(app.test_client()), SqliteOutage(store, tmp_path / "db")
 
 
 async def test_a_login_refused_by_a_database_outage_is_not_counted(

@@ -13,7 +13,6 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from quart_app import create_app
 from quart_app.sessions.cookie import SALT, SignedCookieSessionInterface
 from quart_app.users import User
 
@@ -26,6 +25,7 @@ from ..conftest import (
     log_in,
     replay,
     set_cookie_headers,
+    started_app,
 )
 
 
@@ -227,8 +227,8 @@ NEW_KEY = "the-new-key-for-this-service-0123456789"
 async def app_with_keys(config: dict[str, object], key: str,
                         fallbacks: list[str]) -> AsyncIterator[Quart]:
     """The same service restarted with another key and these fallbacks."""
-    rotated = create_app({**config, "SECRET_KEY": key, "SECRET_KEY_FALLBACKS": fallbacks})
-    async with rotated.test_app():
+    async with started_app({**config, "SECRET_KEY": key,
+                            "SECRET_KEY_FALLBACKS": fallbacks}) as rotated:
         yield rotated
 
 

@@ -6,7 +6,6 @@ the first (``test:…:`` and ``test:…:other:``): a store that matched keys by
 pattern instead of by exact name would leak here first.
 """
 
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,17 +13,16 @@ import pytest
 from quart import Quart
 from redis.asyncio import Redis
 
-from quart_app import create_app
 from quart_app.users import User, get_store
 
-from ..conftest import PASSWORD, AuthActions, fresh_redis_prefix, jar_cookie, replay
-
-
-@contextlib.asynccontextmanager
-async def started(config: dict[str, Any]) -> AsyncIterator[Quart]:
-    app = create_app(config)
-    async with app.test_app():
-        yield app
+from ..conftest import (
+    PASSWORD,
+    AuthActions,
+    fresh_redis_prefix,
+    jar_cookie,
+    replay,
+    started_app,
+)
 
 
 @pytest.fixture
@@ -33,8 +31,8 @@ async def two_apps(config: dict[str, Any]) -> AsyncIterator[tuple[Quart, Quart, 
     async with fresh_redis_prefix() as (url, prefix):
         shared = {**config, "SESSION_BACKEND": "redis", "REDIS_URL": url}
         async with (
-            started({**shared, "SESSION_KEY_PREFIX": prefix}) as one,
-            started({**shared, "SESSION_KEY_PREFIX": prefix + "other:"}) as other,
+            started_app({**shared, "SESSION_KEY_PREFIX": prefix}) as one,
+            started_app({**shared, "SESSION_KEY_PREFIX": prefix + "other:"}) as other,
         ):
             admin = Redis.from_url(url, decode_responses=True)
             try:
