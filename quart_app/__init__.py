@@ -17,6 +17,7 @@ from . import (
     health,
     http_guard,
     identity,
+    preferences,
     security,
     sessions,
     sessions_page,
@@ -42,7 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     audit.init_app(app)
     security.init_app(app)
     http_guard.init_app(app)
-    sessions.init_app(app)
+    sessions.init_app(app, admit_new=throttle.admit_new_session)
     users.init_app(app)
     throttle.init_app(app)
     csrf.init_app(app)
@@ -52,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     app.register_blueprint(auth.bp)
     app.register_blueprint(sessions_page.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(preferences.bp)
     health.init_app(app)
     cli.init_app(app)
     return app

@@ -5,13 +5,13 @@ import sys
 from collections.abc import Awaitable, Callable
 
 import click
-from quart import Quart, current_app
+from quart import Quart
 from quart.cli import AppGroup, ScriptInfo, pass_script_info
 
+from . import identity
 from .devices import device_in_words
 from .passwords import password_problem
-from .sessions.policy import LAST_SEEN, LOGGED_IN_AT
-from .sessions.server_side import ServerSideSessionInterface
+from .sessions import SessionBackend, get_backend
 from .templating import utc_time
 from .users import User, UsernameTakenError, UserStore, get_store, username_problem
 
@@ -41,20 +41,17 @@ def run_with_store[T](info: ScriptInfo, action: Callable[[UserStore], Awaitable[
 
 
 def run_with_sessions[T](
-    info: ScriptInfo,
-    action: Callable[[UserStore, ServerSideSessionInterface | None], Awaitable[T]],
+    info: ScriptInfo, action: Callable[[UserStore, SessionBackend], Awaitable[T]],
 ) -> T:
-    """Like ``run_with_store``, with the server-side session store open (None: cookies)."""
+    """Like ``run_with_store``, with the session backend open too."""
 
     async def with_sessions(store: UserStore) -> T:
-        interface = current_app.session_interface
-        if not isinstance(interface, ServerSideSessionInterface):
-            return await action(store, None)
-        await interface.store.open()
+        backend = get_backend()
+        await backend.open()
         try:
-            return await action(store, interface)
+            return await action(store, backend)
         finally:
-            await interface.store.close()
+            await backend.close()
 
     return run_with_store(info, with_sessions)
 
@@ -94,8 +91,8 @@ def create_user(info: ScriptInfo, username: str, password_stdin: bool) -> None:
 @click.argument("username")
 @pass_script_info
 def delete_user(info: ScriptInfo, username: str) -> None:
-    """Delete an account; its sessions stop working at their next request."""
-    if not run_with_store(info, lambda store: store.delete(username)):
+    """Delete an account and end every session of it."""
+    if run_with_sessions(info, lambda store, backend: identity.remove_account(username)) is None:
         raise click.ClickException(f"no user {username!r}")
     click.echo(f"deleted user {username}")
 
@@ -115,7 +112,8 @@ def list_users(info: ScriptInfo) -> None:
 def set_password(info: ScriptInfo, username: str, password_stdin: bool) -> None:
     """Change a password and log that user out everywhere."""
     password = read_new_password(password_stdin)
-    user = run_with_store(info, lambda store: store.set_password(username, password))
+    user = run_with_sessions(info,
+                             lambda store, backend: identity.set_password(username, password))
     if user is None:
         raise click.ClickException(f"no user {username!r}")
     click.echo(f"password changed for {user.username}; all their sessions have ended")
@@ -143,19 +141,15 @@ def init_db(info: ScriptInfo) -> None:
 def list_sessions(info: ScriptInfo, username: str) -> None:
     """List a user's sessions: handle, logged in, last active, device, address."""
 
-    async def listing(store: UserStore,
-                      interface: ServerSideSessionInterface | None) -> list[str] | None:
+    async def listing(store: UserStore, backend: SessionBackend) -> list[str] | None:
         user = await store.find(username)
         if user is None:
             raise click.ClickException(f"no user {username!r}")
-        if interface is None:
+        stored = await backend.user_sessions(user.id)
+        if stored is None:
             return None
-        return [
-            "\t".join((s.handle, utc_time(s.data.get(LOGGED_IN_AT, 0)),
-                       utc_time(s.data.get(LAST_SEEN, 0)),
-                       device_in_words(s.meta.get("user_agent", "")), s.meta.get("address", "")))
-            for s in await interface.stored_sessions(user.id)
-        ]
+        return ["\t".join((s.handle, utc_time(s.started), utc_time(s.last_seen),
+                           device_in_words(s.user_agent), s.address)) for s in stored]
 
     lines = run_with_sessions(info, listing)
     if lines is None:
@@ -173,19 +167,15 @@ def list_sessions(info: ScriptInfo, username: str) -> None:
 def revoke_sessions(info: ScriptInfo, username: str, handle: str | None) -> None:
     """End one session (by the handle ``list`` shows) or, without one, all of them."""
 
-    async def revoke(store: UserStore, interface: ServerSideSessionInterface | None) -> str:
+    async def revoke(store: UserStore, backend: SessionBackend) -> str:
         user = await store.find(username)
         if user is None:
             raise click.ClickException(f"no user {username!r}")
         if handle is not None:
-            stored = await interface.stored_sessions(user.id) if interface else []
-            match = next((s for s in stored if s.handle == handle), None)
-            if match is None or interface is None:
+            if await backend.end_user_session(user.id, handle) is None:
                 raise click.ClickException(f"no session {handle!r} of {username}")
-            await interface.store.delete(match.session_id)
             return f"ended session {handle} of {username}"
-        ended = await interface.store.delete_user_sessions(user.id) if interface else 0
-        await store.bump_session_version(user.id)
+        ended = await identity.end_every_session(user)
         return f"ended every session of {username} ({ended} stored)"
 
     click.echo(run_with_sessions(info, revoke))

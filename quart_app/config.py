@@ -53,6 +53,9 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "SESSION_COOKIE_PATH": "/",
     "SESSION_COOKIE_DOMAIN": None,
     "SESSION_REFRESH_EACH_REQUEST": False,
+    "SESSION_MAX_BYTES": 16 * 1024,
+    "SESSION_MAX_PER_USER": 100,
+    "SESSION_NEW_PER_ADDRESS": [300, 3600],
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "PASSWORD_HASH_PARAMETERS": None,
     "PASSWORD_HASH_CONCURRENCY": 1,
@@ -119,6 +122,11 @@ def validate(config: dict[str, Any], instance_path: Path) -> None:
                           f"got {config['AUDIT_LOG_FORMAT']!r}")
     for key in ("PROXY_FIX_HOPS", "PASSWORD_HASH_QUEUE"):
         config[key] = _non_negative_int(key, config[key])
+    for key in ("SESSION_MAX_BYTES", "SESSION_MAX_PER_USER", "MAX_CONTENT_LENGTH"):
+        if _non_negative_int(key, config[key]) < 1:
+            raise ConfigError(key, "must be at least 1")
+    config["SESSION_NEW_PER_ADDRESS"] = _count_per_window(
+        "SESSION_NEW_PER_ADDRESS", config["SESSION_NEW_PER_ADDRESS"])
     if _non_negative_int("PASSWORD_HASH_CONCURRENCY", config["PASSWORD_HASH_CONCURRENCY"]) < 1:
         raise ConfigError("PASSWORD_HASH_CONCURRENCY", "must be at least 1")
     config["PASSWORD_HASH_PARAMETERS"] = _hash_parameters(
@@ -210,6 +218,14 @@ def _non_negative_int(key: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(key, f"must be a whole number >= 0, got {value!r}")
     return value
+
+
+def _count_per_window(key: str, value: object) -> tuple[int, int]:
+    """``[count, seconds]``: at most ``count`` per fixed window of ``seconds``, both >= 1."""
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(type(v) is int and v >= 1 for v in value)):
+        raise ConfigError(key, f"must be [count, seconds], both whole numbers >= 1, got {value!r}")
+    return value[0], value[1]
 
 
 def _cache_ttl(value: object) -> float:

@@ -17,7 +17,7 @@ from . import audit
 from .audit import Event
 from .identity import load_logged_in_user
 from .passwords import HashingBusyError
-from .sessions import SessionStoreUnavailableError
+from .sessions import SessionStoreUnavailableError, SessionThrottledError, SessionTooLargeError
 from .templating import render
 from .throttle import LoginThrottledError, wait_in_words
 from .users import DATABASE_ERRORS, QUERY_TIMEOUT
@@ -83,6 +83,19 @@ def init_app(app: Quart) -> None:
         audit.record(Event.LOGIN_THROTTLED, path=request.path, limits=",".join(error.limits),
                      retry_after=error.retry_after)
         description = f"Too many attempts. Try again in {wait_in_words(error.retry_after)}."
+        page = render("error.html", error=TooManyRequests(description))
+        return page, 429, {"Retry-After": str(error.retry_after)}
+
+    @app.errorhandler(SessionTooLargeError)
+    async def session_too_large(error: SessionTooLargeError) -> ResponseReturnValue:
+        log.error("session not saved: %s", error)
+        return render("error.html", error=InternalServerError()), 500
+
+    @app.errorhandler(SessionThrottledError)
+    async def too_many_sessions(error: SessionThrottledError) -> ResponseReturnValue:
+        log.warning("new session refused for %s: %s", request.remote_addr, error)
+        description = ("Too many new visitor sessions from your network. "
+                       f"Try again in {wait_in_words(error.retry_after)}.")
         page = render("error.html", error=TooManyRequests(description))
         return page, 429, {"Retry-After": str(error.retry_after)}
 

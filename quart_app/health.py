@@ -16,7 +16,7 @@ from typing import Final
 
 from quart import Blueprint, Quart, ResponseReturnValue, current_app
 
-from .sessions import get_store as get_session_store
+from .sessions import get_backend
 from .users import get_store
 
 bp = Blueprint("health", __name__)
@@ -63,18 +63,11 @@ async def _probe(name: str, probe: Probe) -> str:
     return "ok"
 
 
-async def _sessions_ok() -> None:
-    """Ping the server-side store; the signed-cookie backend keeps nothing to reach."""
-    store = get_session_store()
-    if store is not None:
-        await store.ping()
-
-
 def init_app(app: Quart) -> None:
     """Register the endpoint with this app's probes."""
     app.extensions[EXTENSION_KEY] = HealthCheck({
         "database": lambda: get_store().ping(),
-        "sessions": _sessions_ok,
+        "sessions": lambda: get_backend().ping(),
     })
     app.register_blueprint(bp)
 

@@ -1,12 +1,13 @@
 """Who this request is: log in, log out, the current user, and the per-request user load.
 
 Login and logout are verbs here, as Flask-Login and Django's ``auth.login()``
-have them, so views never touch session internals. ``login_user`` rotates the
-session (a server-side store deletes the old record and mints a new id: a
-``clear()`` alone would keep the id and reopen session fixation);
-``logout_user`` ends it, server-side too. ``load_logged_in_user`` runs before
+have them, so views never touch session internals. ``login_user`` cycles the
+session (Django's ``cycle_key``: a new id, the visitor's own data kept, the
+old record deleted: a ``clear()`` alone would keep the id and reopen session
+fixation); ``logout_user`` ends it and everything in it. The backend applies
+the lifetimes when it opens the session; ``load_logged_in_user`` runs before
 every request and is the only place that turns a session into a user: it
-applies the server-side lifetimes and the user's session version.
+checks that the user still exists and the user's session version.
 """
 
 import functools
@@ -14,13 +15,12 @@ from collections.abc import Awaitable, Callable
 from typing import Final, NamedTuple
 from urllib.parse import urlencode
 
-from quart import ResponseReturnValue, g, redirect, request, session
-from quart.sessions import SessionMixin
+from quart import ResponseReturnValue, g, redirect, request
 
-from . import audit, csrf, sessions, throttle
+from . import audit, csrf, throttle
 from .audit import Event
-from .sessions import Verdict, get_policy
-from .sessions.policy import LOGGED_IN_AT, USER_ID, VERSION
+from .sessions import current_session, get_backend, get_policy
+from .sessions.policy import CSRF_TOKEN, STARTED, USER_ID, VERSION, Verdict
 from .users import User, get_store
 
 WRONG_PASSWORD: Final = "That is not your current password."  # noqa: S105 - a message
@@ -36,17 +36,10 @@ class SessionTimes(NamedTuple):
     remembered: bool
 
 
-def _this_session() -> SessionMixin:
-    """The session behind Quart's proxy: one lookup, not one per field read."""
-    current: SessionMixin = session._get_current_object()
-    return current
-
-
 def session_times() -> SessionTimes:
     """When this login started and when the server will end it without more activity."""
-    current = _this_session()
-    return SessionTimes(current[LOGGED_IN_AT], get_policy().expires_at(current),
-                        current.permanent)
+    current = current_session()
+    return SessionTimes(current[STARTED], get_policy().expires_at(current), current.permanent)
 
 
 def current_user() -> User | None:
@@ -70,14 +63,15 @@ def login_required(view: View) -> View:
 
 def _reference() -> str | None:
     """This request's session as the audit log names it."""
-    return audit.session_reference(sessions.current_secret())
+    return audit.session_reference(get_backend().secret(current_session()))
 
 
 async def login_user(user: User, *, remember: bool) -> None:
-    """Start a brand-new session for a user who just proved who they are.
+    """Start a new login on this browser for a user who just proved who they are.
 
-    Nothing from before the login survives: not the session id, not its data,
-    not the anonymous CSRF token.
+    The session gets a new id and a new CSRF token; what the visitor kept in
+    it before (a cart, a theme) stays, unless another user was logged in on
+    it, whose data is none of this user's business.
     """
     await _start_session(user, remember=remember)
     audit.record(Event.LOGIN_SUCCEEDED, user_id=user.id, session=_reference(),
@@ -85,16 +79,17 @@ async def login_user(user: User, *, remember: bool) -> None:
 
 
 async def _start_session(user: User, *, remember: bool) -> None:
-    sessions.rotate(session)
-    get_policy().start(session, user.id, user.username, user.session_version,
+    current = current_session()
+    current.cycle(keep_data=current.get(USER_ID, user.id) == user.id)
+    get_policy().start(current, user.id, user.username, user.session_version,
                        remember=remember)
-    await sessions.persist(session)
+    await get_backend().persist(current)
     csrf.discard_anonymous_token()
     g.user = user
 
 
 async def logout_user() -> None:
-    """End this session: the record is deleted where a store keeps one, the cookie too."""
+    """End this session: its data, its record where a store keeps one, and the cookie."""
     user = current_user()
     reference = _reference()
     await _end_session()
@@ -103,8 +98,9 @@ async def logout_user() -> None:
 
 
 async def _end_session() -> None:
-    session.clear()
-    await sessions.persist(session)
+    current = current_session()
+    current.cycle(keep_data=False)
+    await get_backend().persist(current)
     g.user = None
 
 
@@ -143,98 +139,120 @@ async def confirm_password(user: User, password: str, *, action: str) -> bool:
 async def end_other_sessions(user: User) -> User:
     """Keep this session and end every other one of the user ("log out everywhere else").
 
-    A server-side store deletes the other records; the cookie backend, which
-    cannot reach other browsers' cookies, bumps the user's session version
-    and re-signs this session with the new one.
+    Kept sessions are deleted; and the user's session version goes up, which
+    ends the copies of signed cookies no server can reach. This session is
+    re-signed with the new version.
     """
-    store = sessions.get_store()
-    if store is not None:
-        current = sessions.current_handle()
-        others = [stored for stored in await sessions.stored_sessions(user.id) or []
-                  if stored.handle != current]
-        for stored in others:
-            await store.delete(stored.session_id)
-        audit.record(Event.OTHER_SESSIONS_ENDED, user_id=user.id, session=_reference(),
-                     ended=len(others))
-        return user
+    backend = get_backend()
+    current = current_session()
+    ended = await backend.end_user_sessions(user.id, keep=backend.secret(current))
     bumped = await get_store().bump_session_version(user.id)
     if bumped is None:
         await logout_user()
         return user
-    session[VERSION] = bumped.session_version
+    current[VERSION] = bumped.session_version
     g.user = bumped
     audit.record(Event.OTHER_SESSIONS_ENDED, user_id=user.id, session=_reference(),
-                 session_version=bumped.session_version)
+                 ended=ended, session_version=bumped.session_version)
     return bumped
 
 
 async def revoke_session(user: User, handle: str) -> bool:
     """End one of the user's own sessions by its public handle; False if it is not theirs."""
-    if handle == sessions.current_handle():
+    backend = get_backend()
+    if handle == backend.handle(current_session()):
         await logout_user()
         return True
-    store = sessions.get_store()
-    for stored in await sessions.stored_sessions(user.id) or []:
-        if stored.handle == handle and store is not None:
-            await store.delete(stored.session_id)
-            audit.record(Event.SESSION_REVOKED, user_id=user.id,
-                         session=audit.session_reference(stored.session_id), by=_reference())
-            return True
-    return False
+    ended = await backend.end_user_session(user.id, handle)
+    if ended is None:
+        return False
+    audit.record(Event.SESSION_REVOKED, user_id=user.id,
+                 session=audit.session_reference(ended), by=_reference())
+    return True
+
+
+async def set_password(username: str, new_password: str) -> User | None:
+    """Set a password and end every session of that user (the page and the CLI alike).
+
+    The user store bumps the session version (signed cookies end); the
+    backend deletes the kept sessions, so none stays listed.
+    """
+    updated = await get_store().set_password(username, new_password)
+    if updated is not None:
+        await get_backend().end_user_sessions(updated.id)
+    return updated
+
+
+async def remove_account(username: str) -> User | None:
+    """Delete an account and every session it has kept; the user, or None if unknown."""
+    users = get_store()
+    user = await users.find(username)
+    if user is None or not await users.delete(username):
+        return None
+    await get_backend().end_user_sessions(user.id)
+    return user
+
+
+async def end_every_session(user: User) -> int:
+    """End all of a user's sessions, kept or in signed cookies; how many kept ones ended."""
+    ended = await get_backend().end_user_sessions(user.id)
+    await get_store().bump_session_version(user.id)
+    return ended
 
 
 async def change_password(user: User, new_password: str) -> None:
     """Set a new password: every session of the user ends, this one goes on under a new id."""
-    updated = await get_store().set_password(user.username, new_password)
+    updated = await set_password(user.username, new_password)
     if updated is None:
         await logout_user()
         return
-    store = sessions.get_store()
-    if store is not None:
-        await store.delete_user_sessions(user.id)
     previous = _reference()
-    await _start_session(updated, remember=session.permanent)
+    await _start_session(updated, remember=current_session().permanent)
     audit.record(Event.PASSWORD_CHANGED, user_id=user.id, session=_reference(),
                  previous=previous)
 
 
 async def delete_account(user: User) -> None:
     """Remove the account and every session of it, and log this browser out."""
-    await get_store().delete(user.username)
-    store = sessions.get_store()
-    if store is not None:
-        await store.delete_user_sessions(user.id)
+    await remove_account(user.username)
     reference = _reference()
     await _end_session()
     audit.record(Event.ACCOUNT_DELETED, user_id=user.id, session=reference)
 
 
 async def load_logged_in_user() -> None:
-    """Accept the session only while every server-side rule still holds."""
+    """Accept the session's login only while its user exists with the same session version.
+
+    A session carrying a newer version than this worker's cached user means
+    the cache is stale (another worker changed the password a moment ago),
+    not that the session is revoked: the user is read again before deciding.
+    """
     g.user = None
     if request.endpoint == "static":
         return
-    policy = get_policy()
-    current = _this_session()
-    verdict = policy.check(current)
-    if verdict is Verdict.ANONYMOUS:
+    current = current_session()
+    if current.refused is not None:
+        _audit_refusal(current.refused, current.before_refusal)
         return
-    if verdict is not Verdict.VALID:
-        await _end_refused_session(verdict.name.lower())
+    if USER_ID not in current:
         return
-    user = await get_store().get(current[USER_ID])
+    users = get_store()
+    user = await users.get(current[USER_ID])
+    if user is not None and user.session_version < current[VERSION]:
+        user = await users.get_fresh(current[USER_ID])
     if user is None or user.session_version != current[VERSION]:
-        await _end_refused_session("revoked", user_id=current[USER_ID])
+        user_id, reference = current[USER_ID], _reference()
+        await _end_session()
+        audit.record(Event.SESSION_REFUSED, user_id=user_id, session=reference, reason="revoked")
         return
-    policy.touch(current)
-    if current.modified:
-        await sessions.persist(current)
-        if USER_ID not in current:  # revoked while this request was in flight
-            return
     g.user = user
 
 
-async def _end_refused_session(reason: str, user_id: int | None = None) -> None:
-    reference = _reference()
-    await _end_session()
-    audit.record(Event.SESSION_REFUSED, user_id=user_id, session=reference, reason=reason)
+def _audit_refusal(verdict: Verdict, refused: dict[str, object]) -> None:
+    """Record a login the lifetimes ended; an anonymous visitor's expired data is no event."""
+    if USER_ID not in refused and verdict is not Verdict.MALFORMED:
+        return
+    secret = get_backend().secret(current_session()) or refused.get(CSRF_TOKEN)
+    audit.record(Event.SESSION_REFUSED, user_id=None,
+                 session=audit.session_reference(secret if isinstance(secret, str) else None),
+                 reason=verdict.name.lower())

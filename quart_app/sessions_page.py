@@ -2,10 +2,8 @@
 
 from typing import Final
 
-from quart import Blueprint, ResponseReturnValue, abort, redirect, request
-from quart.sessions import SecureCookieSession
+from quart import Blueprint, ResponseReturnValue, abort, flash, redirect, request
 
-from . import sessions
 from .devices import device_in_words
 from .identity import (
     WRONG_PASSWORD,
@@ -15,13 +13,15 @@ from .identity import (
     login_required,
     revoke_session,
 )
-from .sessions import get_policy
-from .sessions.policy import LAST_SEEN, LOGGED_IN_AT, PERMANENT
+from .sessions import current_session, get_backend
 from .templating import render
 
 bp = Blueprint("sessions_page", __name__)
 
+PAGE_SIZE: Final = 20
+
 OTHERS_ENDED: Final = "Every other session has been logged out."
+SESSION_ENDED: Final = "Session ended."
 
 
 async def render_sessions(status: int = 200, error: str | None = None,
@@ -29,19 +29,29 @@ async def render_sessions(status: int = 200, error: str | None = None,
     """The list of the user's sessions, this one marked, with the forms that end them."""
     user = current_user()
     assert user is not None
-    stored = await sessions.stored_sessions(user.id)
-    current = sessions.current_handle()
+    backend = get_backend()
+    stored = await backend.user_sessions(user.id)
+    current = backend.handle(current_session())
+    page_number = _page_number(len(stored or ()))
+    shown = (stored or [])[(page_number - 1) * PAGE_SIZE:page_number * PAGE_SIZE]
     rows = [{
-        "handle": s.handle, "current": s.handle == current,
-        "device": device_in_words(s.meta.get("user_agent", "")),
-        "address": s.meta.get("address", ""), "created": s.data.get(LOGGED_IN_AT, 0),
-        "last_seen": s.data.get(LAST_SEEN, 0), "remembered": s.data.get(PERMANENT, False),
-        "expires": get_policy().expires_at(SecureCookieSession(s.data)),
-    } for s in stored or []]
-    page = render("sessions.html", rows=rows, listed=stored is not None,
+        "handle": s.handle, "current": s.handle == current, "device": device_in_words(s.user_agent),
+        "address": s.address, "created": s.started, "last_seen": s.last_seen,
+        "remembered": s.remembered, "expires": s.expires_at,
+    } for s in shown]
+    pages = {"number": page_number, "count": max(1, -(-len(stored or ()) // PAGE_SIZE)),
+             "total": len(stored or ())}
+    page = render("sessions.html", rows=rows, listed=stored is not None, pages=pages,
                   error=error, notice=notice or _notice_from_query(),
                   device=device_in_words(request.headers.get("User-Agent", "")))
     return page, status
+
+
+def _page_number(total: int) -> int:
+    """The ``?page=`` asked for, within the pages there are (a bad one is the first)."""
+    last = max(1, -(-total // PAGE_SIZE))
+    asked = request.args.get("page", "1")
+    return min(int(asked), last) if asked.isdecimal() and 0 < len(asked) < 6 and int(asked) else 1
 
 
 def _notice_from_query() -> str | None:
@@ -63,6 +73,7 @@ async def revoke(handle: str) -> ResponseReturnValue:
     assert user is not None
     if not await revoke_session(user, handle):
         abort(404)
+    await flash(SESSION_ENDED)
     if current_user() is None:  # the user ended this very session
         return redirect("/logout", 303)
     return redirect("/sessions", 303)

@@ -40,12 +40,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .passwords import HashingBusyError
 from .redis_client import BoundedRedis
+from .sessions import SessionThrottledError
 from .users import DATABASE_ERRORS, UserStore, login_failures_table, username_key
 from .users import EXTENSION_KEY as USERS_EXTENSION_KEY
 
 EXTENSION_KEY: Final = "quart_app.throttle"
 ACCOUNT: Final = "account"
 ADDRESS: Final = "address"
+NEW_SESSION: Final = "new-session"
 # An IPv6 client usually holds a whole /64: counting its addresses one by one would let it
 # guess 2**64 times as often.
 IPV6_PREFIX: Final = 64
@@ -247,6 +249,7 @@ class Throttle:
         self.store = store
         self.account = limits[ACCOUNT]
         self.address = limits[ADDRESS]
+        self.new_session = limits[NEW_SESSION]
         self._secret = secret
 
     async def login_attempt(self, username: str, address: str | None) -> None:
@@ -257,6 +260,17 @@ class Throttle:
     async def registration_attempt(self, address: str | None) -> None:
         """Count a registration before its hash; raise ``LoginThrottledError`` past the limit."""
         await self._count([(ADDRESS, self.address_key(address), self.address)])
+
+    async def session_created(self, address: str | None) -> None:
+        """Count a new anonymous server-side session; raise ``SessionThrottledError`` past it.
+
+        Anonymous records cost the store memory until their idle timeout, so
+        one address may create only so many per window (``SESSION_NEW_PER_ADDRESS``).
+        """
+        [count] = await self.store.hit(
+            [(f"{NEW_SESSION}:{self.address_key(address)}", self.new_session.window)])
+        if count.count > self.new_session.attempts:
+            raise SessionThrottledError(max(1, count.resets_in))
 
     async def login_succeeded(self, username: str) -> None:
         """The account's owner is back: their earlier typos no longer count."""
@@ -333,9 +347,15 @@ def init_app(app: Quart) -> None:
         assert isinstance(users, UserStore)
         store = SqlThrottleStore(users.engine)
     limits = {name: Limit(*value) for name, value in app.config["LOGIN_THROTTLE"].items()}
+    limits[NEW_SESSION] = Limit(*app.config["SESSION_NEW_PER_ADDRESS"])
     app.extensions[EXTENSION_KEY] = Throttle(store, limits, app.config["SECRET_KEY"])
     app.before_serving(store.open)
     app.after_serving(store.close)
+
+
+async def admit_new_session(address: str | None) -> None:
+    """The session backend's question before it stores an anonymous visitor's first write."""
+    await get_throttle().session_created(address)
 
 
 def get_throttle() -> Throttle:

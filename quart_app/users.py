@@ -166,6 +166,15 @@ class UserStore:
         """Load a user by id: the check on every logged-in request, cached briefly."""
         return await self.cache.get(user_id, self._load)
 
+    async def get_fresh(self, user_id: int) -> User | None:
+        """Load a user by id from the database itself, past this worker's cache.
+
+        For when a session knows better than the cache: it carries a session
+        version newer than the one remembered (another worker changed it).
+        """
+        self.cache.forget(user_id)
+        return await self.get(user_id)
+
     async def _load(self, user_id: int) -> User | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(_SELECT_BY_ID, {"user_id": user_id})).first()

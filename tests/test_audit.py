@@ -260,6 +260,7 @@ async def test_a_served_app_with_json_audit_writes_each_event_as_a_json_line(
         assert (await visitor.submit("/login", {"username": "alice", "password": PASSWORD})
                 ).status_code == 303
         assert (await visitor.submit("/logout", {}, page="/profile")).status_code == 303
+        await visitor.request("GET", "/logout")  # shows, and so removes, the flashed message
 
         def audit_lines() -> list[dict[str, Any]]:
             return [json.loads(line) for line in server.output if line.startswith("{")]

@@ -138,7 +138,8 @@ async def full_flow(server: LiveServer) -> None:
     stolen = alice.cookie
     logged_out = await alice.submit("/logout", {}, page="/profile")
     assert logged_out.status_code == 303
-    assert alice.cookie is None
+    assert "You are logged out." in (await alice.request("GET", "/logout")).text
+    assert alice.cookie is None  # the flashed message was the session's last data
     assert (await alice.request("GET", "/profile")).status_code == 302
 
     await run_cli(server, "users", "set-password", "alice", "--password-stdin",

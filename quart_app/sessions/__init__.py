@@ -1,56 +1,74 @@
-"""Session backends, the one table that names them, and the rules every backend enforces.
+"""Session backends, the one table that names them, and the hooks every backend shares.
 
 ``cookie`` keeps the whole (signed) session in the browser; ``redis`` keeps it
 in Redis with only an id in the cookie; ``memory`` does the same inside one
-process, for tests. ``rotate``, ``persist`` and ``load_session`` are what the
-identity verbs call, the same for every backend.
+process, for tests. Each answers the ``SessionBackend`` verbs, so callers ask
+``get_backend()`` and never which backend it is.
 """
 
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import Final, cast
 
-from quart import Quart, current_app, request, session
-from quart.sessions import SessionInterface, SessionMixin
+from quart import Quart, current_app, session
+from quart.globals import app_ctx
+from quart.typing import ResponseTypes
 
+from .base import (
+    AppSession,
+    CookieAction,
+    SessionBackend,
+    SessionThrottledError,
+    SessionTooLargeError,
+    StoredSession,
+)
 from .cookie import SignedCookieSessionInterface
 from .memory import MemoryStore
-from .policy import CSRF_TOKEN, SessionPolicy, Verdict
+from .policy import SessionPolicy, Verdict
 from .redis_store import RedisStore
-from .server_side import ServerSideSession, ServerSideSessionInterface, StoredSession, handle_of
+from .server_side import Admission, ServerSideSessionInterface
 from .store import SessionStore, SessionStoreUnavailableError
 
 __all__ = [
     "BACKENDS",
+    "AppSession",
+    "CookieAction",
+    "SessionBackend",
     "SessionPolicy",
     "SessionStoreUnavailableError",
+    "SessionThrottledError",
+    "SessionTooLargeError",
     "StoredSession",
     "Verdict",
-    "current_handle",
-    "current_secret",
+    "current_session",
+    "get_backend",
     "get_policy",
     "get_store",
     "init_app",
-    "persist",
-    "rotate",
-    "stored_sessions",
 ]
 
 EXTENSION_KEY: Final = "quart_app.session_policy"
 
-type Backend = Callable[[Quart, SessionPolicy], SessionInterface]
+type Backend = Callable[[Quart, SessionPolicy, Admission], SessionBackend]
 
 
-def _cookie(app: Quart, policy: SessionPolicy) -> SessionInterface:
-    return SignedCookieSessionInterface(policy.signature_max_age())
+def _cookie(app: Quart, policy: SessionPolicy, admit_new: Admission) -> SessionBackend:
+    return SignedCookieSessionInterface(policy)
 
 
-def _redis(app: Quart, policy: SessionPolicy) -> SessionInterface:
+def _server_side(app: Quart, policy: SessionPolicy, admit_new: Admission,
+                 store: RedisStore | MemoryStore) -> SessionBackend:
+    return ServerSideSessionInterface(
+        store, policy, max_bytes=app.config["SESSION_MAX_BYTES"],
+        max_per_user=app.config["SESSION_MAX_PER_USER"], admit_new=admit_new)
+
+
+def _redis(app: Quart, policy: SessionPolicy, admit_new: Admission) -> SessionBackend:
     store = RedisStore(app.config["REDIS_URL"], app.config["SESSION_KEY_PREFIX"])
-    return ServerSideSessionInterface(store, policy)
+    return _server_side(app, policy, admit_new, store)
 
 
-def _memory(app: Quart, policy: SessionPolicy) -> SessionInterface:
-    return ServerSideSessionInterface(MemoryStore(), policy)
+def _memory(app: Quart, policy: SessionPolicy, admit_new: Admission) -> SessionBackend:
+    return _server_side(app, policy, admit_new, MemoryStore())
 
 
 # The one table of backends: ``init_app`` builds from it, config validation checks against it.
@@ -58,21 +76,24 @@ BACKENDS: Final[Mapping[str, Backend]] = {"cookie": _cookie, "redis": _redis, "m
 TEST_ONLY_BACKENDS: Final = frozenset({"memory"})
 
 
-def init_app(app: Quart) -> None:
-    """Install the backend named by ``SESSION_BACKEND`` and tie its store to serving."""
+def init_app(app: Quart, admit_new: Admission) -> None:
+    """Install the backend named by ``SESSION_BACKEND`` and the hooks around each request.
+
+    ``admit_new`` is asked before a server-side record without a login is
+    created (the per-address limit on new anonymous sessions).
+    """
     policy = SessionPolicy(
         idle_timeout=app.config["SESSION_IDLE_TIMEOUT"],
         absolute_timeout=app.config["SESSION_ABSOLUTE_TIMEOUT"],
         permanent_lifetime=app.config["PERMANENT_SESSION_LIFETIME"],
     )
-    interface = BACKENDS[app.config["SESSION_BACKEND"]](app, policy)
-    app.session_interface = interface  # type: ignore[assignment]  # Quart types its default
+    backend = BACKENDS[app.config["SESSION_BACKEND"]](app, policy, admit_new)
+    app.session_interface = backend  # type: ignore[assignment]  # Quart types its default
     app.extensions[EXTENSION_KEY] = policy
-    if isinstance(interface, ServerSideSessionInterface):
-        store = interface.store
-        app.before_serving(store.open)
-        app.after_serving(store.close)
-        app.before_request(load_session)
+    app.before_serving(backend.open)
+    app.after_serving(backend.close)
+    app.before_request(raise_open_failure)
+    app.after_request(write_session)
 
 
 def get_policy() -> SessionPolicy:
@@ -82,62 +103,50 @@ def get_policy() -> SessionPolicy:
     return policy
 
 
+def get_backend() -> SessionBackend:
+    """The current app's session backend, whichever it is."""
+    return cast(SessionBackend, current_app.session_interface)
+
+
 def get_store() -> SessionStore | None:
-    """The server-side store, or None for the cookie backend (nothing kept on the server)."""
-    interface = current_app.session_interface
-    return interface.store if isinstance(interface, ServerSideSessionInterface) else None
+    """The server-side store behind the backend, or None for signed cookies (tests, tools)."""
+    backend = current_app.session_interface
+    return backend.store if isinstance(backend, ServerSideSessionInterface) else None
 
 
-async def load_session() -> None:
-    """Read this request's record before anything looks at the session (CSRF, the user)."""
-    interface = current_app.session_interface
-    if isinstance(interface, ServerSideSessionInterface) and isinstance(
-        session, ServerSideSession
-    ):
-        await interface.load(session)
+def current_session() -> AppSession:
+    """The session behind Quart's proxy, with the backend's own fields."""
+    current = session._get_current_object()
+    assert isinstance(current, AppSession)
+    return current
 
 
-def rotate(session: SessionMixin) -> None:
-    """Discard the session and, for a server-side store, its id (login: no fixation)."""
-    if isinstance(session, ServerSideSession):
-        session.rotate()
-    else:
-        session.clear()
+async def raise_open_failure() -> None:
+    """A store that failed while the session was opened fails the request here: a 503 page.
 
-
-async def persist(session: SessionMixin) -> None:
-    """Write a server-side session now, so an outage is a 503 and not a lost write.
-
-    The cookie backend writes at the response and has nothing to do here.
+    Quart opens the session before its error handling starts, so the
+    backend keeps the error instead of raising it there.
     """
-    interface = current_app.session_interface
-    if isinstance(interface, ServerSideSessionInterface) and isinstance(
-        session, ServerSideSession
-    ):
-        await interface.persist(session, request)
+    failure = current_session().failure
+    if failure is not None:
+        raise failure
 
 
+async def write_session(response: ResponseTypes) -> ResponseTypes:
+    """Write what the views put in the session before the response leaves.
 
-async def stored_sessions(user_id: int) -> list[StoredSession] | None:
-    """A user's live sessions, or None where none are kept (the cookie backend)."""
-    interface = current_app.session_interface
-    if not isinstance(interface, ServerSideSessionInterface):
-        return None
-    return await interface.stored_sessions(user_id)
-
-
-def current_handle() -> str | None:
-    """The public name of this request's session, where it has a stored id."""
-    session_id = session.session_id if isinstance(session, ServerSideSession) else None
-    return handle_of(session_id) if session_id is not None else None
-
-
-def current_secret() -> str | None:
-    """What only this login knows: its stored id, or in a cookie its login's CSRF token.
-
-    The audit log names a session by a keyed hash of this, never by the value.
+    A store outage, an oversized session or too many new sessions from one
+    address become that error's page instead of the view's answer, so a
+    success is never shown for data that was not kept.
     """
-    if isinstance(session, ServerSideSession):
-        return session.session_id
-    token = session.get(CSRF_TOKEN)
-    return token if isinstance(token, str) else None
+    current = current_session()
+    try:
+        await get_backend().persist(current)
+    except (SessionStoreUnavailableError, SessionTooLargeError, SessionThrottledError) as error:
+        current.failure = error
+        current.cookie = CookieAction.KEEP
+        current.modified = False
+        context = app_ctx._get_current_object()
+        return await current_app.make_response(
+            await current_app.handle_user_exception(context, error))
+    return response

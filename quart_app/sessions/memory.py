@@ -17,7 +17,7 @@ DEFAULT_MAX_RECORDS: Final = 100_000
 @dataclass(slots=True)
 class _Entry:
     record: str
-    user_id: int
+    user_id: int | None
     expires_at: int
 
 
@@ -61,8 +61,8 @@ class MemoryStore:
         entry = self._records.get(session_id)
         return None if entry is None else entry.record
 
-    async def save(self, session_id: str, record: str, user_id: int, expires_at: int, *,
-                   must_create: bool) -> bool:
+    async def save(self, session_id: str, record: str, user_id: int | None, expires_at: int,
+                   *, must_create: bool) -> bool:
         """Create (``must_create``) or update a record; see ``SessionStore.save``.
 
         A session whose ``expires_at`` is not in the future is never stored:
@@ -87,7 +87,8 @@ class MemoryStore:
         elif existing.user_id != user_id:
             self._unindex(session_id, existing.user_id)
         self._records[session_id] = _Entry(record, user_id, expires_at)
-        self._users.setdefault(user_id, set()).add(session_id)
+        if user_id is not None:
+            self._users.setdefault(user_id, set()).add(session_id)
         heapq.heappush(self._expiries, (expires_at, session_id))
         self._compact()
         return True
@@ -123,7 +124,9 @@ class MemoryStore:
         if entry is not None:
             self._unindex(session_id, entry.user_id)
 
-    def _unindex(self, session_id: str, user_id: int) -> None:
+    def _unindex(self, session_id: str, user_id: int | None) -> None:
+        if user_id is None:
+            return
         session_ids = self._users[user_id]
         session_ids.discard(session_id)
         if not session_ids:

@@ -1,27 +1,39 @@
-"""Server-side session rules: what a logged-in session holds and when it ends.
+"""Server-side session rules: what a session holds and when it ends, logged in or not.
 
 The rules work on the session mapping alone, so they hold for every session
 backend: the signed cookie stores the mapping in the browser, a server-side
 store keeps it elsewhere, and neither can stretch a lifetime the server
-refuses. Times are whole seconds since the epoch.
+refuses. Every session that holds data, a login or only a visitor's own keys
+(a theme, a cart, a flashed message), carries when it started and when it
+was last used, and the same three limits apply to all of them. Times are
+whole seconds since the epoch.
+
+The product's own fields live under reserved keys that start with ``_``, as
+Flask's own ``_permanent`` and ``_flashes`` and Flask-Login's ``_user_id``
+do, so a view's ``session["name"]`` can never disturb a login.
 """
 
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 from quart.sessions import SessionMixin
 
-USER_ID: Final = "uid"
-USERNAME: Final = "name"
-VERSION: Final = "ver"
-LOGGED_IN_AT: Final = "iat"
-LAST_SEEN: Final = "seen"
-CSRF_TOKEN: Final = "csrf"  # noqa: S105 - a session key
+USER_ID: Final = "_user_id"
+USERNAME: Final = "_username"
+VERSION: Final = "_version"
+STARTED: Final = "_started"
+LAST_SEEN: Final = "_seen"
+CSRF_TOKEN: Final = "_csrf"  # noqa: S105 - a session key
 PERMANENT: Final = "_permanent"  # Quart's own key behind ``session.permanent``
+LOGIN_KEYS: Final = (USER_ID, USERNAME, VERSION, CSRF_TOKEN)
+# What the policy itself keeps: a session holding only these holds no data.
+BOOKKEEPING: Final = frozenset({STARTED, LAST_SEEN, PERMANENT})
+RESERVED: Final = BOOKKEEPING | frozenset(LOGIN_KEYS)
 
 # Activity is written back at most once a minute, so most requests neither
 # re-sign nor re-send the cookie; idle limits are therefore exact to a minute.
@@ -44,6 +56,16 @@ class Verdict(StrEnum):
     LIFETIME = "remember-me lifetime"
 
 
+def holds_data(session: Mapping[str, Any]) -> bool:
+    """Whether anything but the policy's own bookkeeping is in the session."""
+    return any(key not in BOOKKEEPING for key in session)
+
+
+def visitor_data(session: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys the application's views wrote: what a login keeps (Django's ``cycle_key``)."""
+    return {key: value for key, value in session.items() if key not in RESERVED}
+
+
 @dataclass(frozen=True, slots=True)
 class SessionPolicy:
     """The three limits from the configuration, applied on every request."""
@@ -54,39 +76,58 @@ class SessionPolicy:
 
     def start(self, session: SessionMixin, user_id: int, username: str, version: int,
               *, remember: bool) -> None:
-        """Fill a freshly cleared session for a user who just proved who they are."""
+        """Add a login to a session whose reserved keys were just dropped."""
         now = int(time.time())
         session[USER_ID] = user_id
         session[USERNAME] = username
         session[VERSION] = version
-        session[LOGGED_IN_AT] = now
+        session[STARTED] = now
         session[LAST_SEEN] = now
         session[CSRF_TOKEN] = secrets.token_urlsafe(32)
         if remember:
             session.permanent = True
+        else:
+            session.pop(PERMANENT, None)
+
+    def stamp(self, session: SessionMixin) -> None:
+        """Before a write: date a session's first data, and empty one that holds none.
+
+        A session whose views removed every key of their own is not kept
+        (no cookie, no record), even though its dates are still in it.
+        """
+        if not holds_data(session):
+            if session:
+                session.clear()
+            return
+        if STARTED not in session:
+            now = int(time.time())
+            session[STARTED] = now
+            session[LAST_SEEN] = now
 
     def check(self, session: SessionMixin) -> Verdict:
-        """Decide whether a session is still a login; the cookie's Expires is not trusted."""
-        if USER_ID not in session:
-            # The app never keeps a session without a login, so one that holds anything else
-            # (a leftover signed by an older version, say) is refused and its cookie deleted.
-            return Verdict.MALFORMED if session else Verdict.ANONYMOUS
+        """Decide whether a session may still be used; the cookie's Expires is not trusted."""
+        if not holds_data(session):
+            return Verdict.ANONYMOUS
         now = time.time()
-        if not _well_formed(session, now):
+        if not _dates_well_formed(session, now):
             return Verdict.MALFORMED
-        logged_in_at: int = session[LOGGED_IN_AT]
+        if any(key in session for key in LOGIN_KEYS) and not _login_well_formed(session):
+            return Verdict.MALFORMED
+        started: int = session[STARTED]
         last_seen: int = session[LAST_SEEN]
-        if now - logged_in_at > self.absolute_timeout.total_seconds():
+        if now - started > self.absolute_timeout.total_seconds():
             return Verdict.ABSOLUTE
         if session.permanent:
             if now - last_seen > self.permanent_lifetime.total_seconds():
                 return Verdict.LIFETIME
         elif now - last_seen > self.idle_timeout.total_seconds():
             return Verdict.IDLE
-        return Verdict.VALID
+        return Verdict.VALID if USER_ID in session else Verdict.ANONYMOUS
 
     def touch(self, session: SessionMixin) -> None:
         """Record activity so idle and remember-me lifetimes slide, once a minute at most."""
+        if LAST_SEEN not in session:
+            return
         now = int(time.time())
         if now - int(session[LAST_SEEN]) >= ACTIVITY_RESOLUTION:
             session[LAST_SEEN] = now
@@ -100,13 +141,11 @@ class SessionPolicy:
         longest = max(self.permanent_lifetime, self.idle_timeout)
         return int(longest.total_seconds()) + ACTIVITY_RESOLUTION
 
-    def expires_at(self, session: SessionMixin) -> int:
+    def expires_at(self, session: Mapping[str, Any]) -> int:
         """When the server will stop accepting this session if it sees no more activity."""
-        window = self.permanent_lifetime if session.permanent else (
-            self.idle_timeout
-        )
+        window = self.permanent_lifetime if session.get(PERMANENT) else self.idle_timeout
         return min(
-            int(session[LOGGED_IN_AT]) + int(self.absolute_timeout.total_seconds()),
+            int(session[STARTED]) + int(self.absolute_timeout.total_seconds()),
             int(session[LAST_SEEN]) + int(window.total_seconds()),
         )
 
@@ -116,24 +155,30 @@ def _is_whole(value: object, low: int, high: float) -> bool:
     return type(value) is int and low <= value <= high
 
 
-def _well_formed(session: SessionMixin, now: float) -> bool:
-    """Check every field's type and range: a reader must never crash on data.
+def _dates_well_formed(session: SessionMixin, now: float) -> bool:
+    """Check the dates every session with data carries: a reader must never crash on data.
 
     A signed cookie holds only what this server wrote, yet a leaked or old key,
     a bug in another version or a store edited by hand must still end in an
     anonymous visitor, never a 500 or a session from the future.
     """
-    name = session.get(USERNAME)
-    logged_in_at = session.get(LOGGED_IN_AT)
+    started = session.get(STARTED)
     last_seen = session.get(LAST_SEEN)
     latest = now + CLOCK_SKEW
+    return (
+        _is_whole(started, 1, latest)
+        and _is_whole(last_seen, 1, latest)
+        and started <= last_seen  # type: ignore[operator]
+        and isinstance(session.get(PERMANENT, False), bool)
+    )
+
+
+def _login_well_formed(session: SessionMixin) -> bool:
+    """Check a login's fields: all present, each of its type and range."""
+    name = session.get(USERNAME)
     return (
         _is_whole(session.get(USER_ID), 1, MAX_ID)
         and _is_whole(session.get(VERSION), 1, MAX_ID)
         and isinstance(name, str) and 0 < len(name) <= MAX_USERNAME_LENGTH
-        and _is_whole(logged_in_at, 1, latest)
-        and _is_whole(last_seen, 1, latest)
-        and logged_in_at <= last_seen  # type: ignore[operator]
-        and isinstance(session.get(CSRF_TOKEN, ""), str)
-        and isinstance(session.get(PERMANENT, False), bool)
+        and isinstance(session.get(CSRF_TOKEN), str)
     )

@@ -4,6 +4,7 @@ Keys, under the configured prefix:
 
 - ``{prefix}s:{session_id}``: the record (a string), expiring at the session's
   absolute ``expires_at`` (``SET ... EXAT``), so Redis itself forgets it.
+  Anonymous records (a visitor's data without a login) are in no index.
 - ``{prefix}u:{user_id}``: a sorted set of that user's session ids scored by
   expiry; the set itself expires with its latest member.
 
@@ -27,10 +28,14 @@ from ..redis_client import OPERATION_TIMEOUT, BoundedRedis
 
 __all__ = ["OPERATION_TIMEOUT", "RedisStore"]
 
-# KEYS: record, index. ARGV: record, expires_at, now, session_id, NX|XX.
+# KEYS: record, and the index unless the record is anonymous. ARGV: record, expires_at, now,
+# session_id, NX|XX.
 _SAVE: Final = """
 if not redis.call('SET', KEYS[1], ARGV[1], ARGV[5], 'EXAT', ARGV[2]) then
     return 0
+end
+if #KEYS == 1 then
+    return 1
 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
@@ -100,8 +105,8 @@ class RedisStore:
         record: str | None = await self._call(lambda c: c.get(self._record_key(session_id)))
         return record
 
-    async def save(self, session_id: str, record: str, user_id: int, expires_at: int, *,
-                   must_create: bool) -> bool:
+    async def save(self, session_id: str, record: str, user_id: int | None, expires_at: int,
+                   *, must_create: bool) -> bool:
         """Create (``SET NX``) or update (``SET XX``) a record and index it, atomically.
 
         A session whose ``expires_at`` is not in the future is never stored:
@@ -118,7 +123,8 @@ class RedisStore:
             return False
         script = self._script(self._save)
         written = await self._call(lambda c: script(
-            keys=[self._record_key(session_id), self._index_key(user_id)],
+            keys=[self._record_key(session_id),
+                  *([] if user_id is None else [self._index_key(user_id)])],
             args=[record, expires_at, repr(now), session_id, "NX" if must_create else "XX"],
             client=c,
         ))

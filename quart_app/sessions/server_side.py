@@ -7,9 +7,14 @@ is only ever created under an id minted here (``must_create``). Records are
 Quart's tagged JSON (tuples, bytes, datetimes, UUIDs and Markup round-trip),
 never pickle, so a compromised store cannot become code execution.
 
-Store I/O happens inside the request (``load`` before the views, ``persist``
-from the identity verbs), where a store outage becomes a 503 page;
-``save_session`` only writes the cookie.
+A record exists only once a view (or a login) has written something: a page
+view, a crawler or the login form create none. ``open_session`` reads the
+record, so views, ``test_client.session_transaction()`` and the identity
+check all see it; a store outage there is kept and raised by a
+``before_request`` hook, where it becomes a 503 page. ``persist`` writes at
+the end of the request (``sessions.write_session``), before the response
+leaves, so a failed write is a 503 page, never a success whose data was
+dropped.
 """
 
 import hashlib
@@ -17,17 +22,18 @@ import logging
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, override
 
 from flask.json.tag import TaggedJSONSerializer
-from quart import Quart, Request
-from quart.sessions import SecureCookieSession, SessionInterface
+from quart import Quart, request
+from quart.sessions import SessionInterface
 from quart.wrappers import BaseRequestWebsocket, Response
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from .policy import LAST_SEEN, USER_ID, SessionPolicy
-from .store import SESSION_ID_BYTES, SESSION_ID_LENGTH, SessionStore
+from .base import AppSession, CookieAction, SessionTooLargeError, StoredSession, admit
+from .policy import LAST_SEEN, PERMANENT, STARTED, USER_ID, SessionPolicy
+from .store import SESSION_ID_BYTES, SESSION_ID_LENGTH, SessionStore, SessionStoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -36,38 +42,22 @@ MAX_USER_AGENT: Final = 200
 HANDLE_LENGTH: Final = 32
 SERIALIZER: Final = TaggedJSONSerializer()
 
+type Admission = Callable[[str | None], Awaitable[None]]
 
-class ServerSideSession(SecureCookieSession):
-    """The session mapping plus the id of its record and what the cookie must do."""
+
+class ServerSideSession(AppSession):
+    """The session mapping plus the id of its record and what the record says about it."""
 
     def __init__(self, session_id: str | None = None) -> None:
         super().__init__()
         self.session_id = session_id
-        self.loaded = session_id is None
-        self.rotate_pending = False
-        self.cookie_changed = False
         self.meta: dict[str, Any] = {}
-
-    def rotate(self) -> None:
-        """Forget everything; the next ``persist`` deletes the record and mints a new id."""
-        self.clear()
-        self.rotate_pending = True
 
     def forget_id(self) -> None:
         """The record is gone: this session is anonymous and the cookie must be deleted."""
         self.clear()
         self.session_id = None
-        self.cookie_changed = True
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSession:
-    """One live session as a sessions page shows it; ``handle`` names it without revealing it."""
-
-    handle: str
-    session_id: str
-    data: dict[str, Any]
-    meta: dict[str, Any]
+        self.cookie = CookieAction.DELETE
 
 
 def handle_of(session_id: str) -> str:
@@ -76,112 +66,201 @@ def handle_of(session_id: str) -> str:
 
 
 class ServerSideSessionInterface(SessionInterface):
-    """Quart's session hooks for a server-side store, driven by the session policy."""
+    """Quart's session hooks for a server-side store, driven by the session policy.
+
+    ``max_bytes`` bounds one record; ``max_per_user`` bounds one user's
+    logins (past it, the least recently active one ends at the next login);
+    ``admit_new`` is asked before a record without a login is created, so
+    one address cannot fill the store with anonymous writes.
+    """
 
     session_class = ServerSideSession
 
-    def __init__(self, store: SessionStore, policy: SessionPolicy) -> None:
+    def __init__(self, store: SessionStore, policy: SessionPolicy, *, max_bytes: int,
+                 max_per_user: int, admit_new: Admission) -> None:
         self.store = store
         self.policy = policy
+        self.max_bytes = max_bytes
+        self.max_per_user = max_per_user
+        self.admit_new = admit_new
 
     @override
     async def open_session(self, app: Quart, request: BaseRequestWebsocket) -> ServerSideSession:
-        """Read the id from the cookie; a cookie that cannot be an id is deleted unread."""
+        """Read the id from the cookie and its record; a cookie that cannot be an id is deleted."""
         cookie = request.cookies.get(self.get_cookie_name(app))
         if cookie is None:
             return ServerSideSession()
         if SESSION_ID.fullmatch(cookie) is None:
             session = ServerSideSession()
-            session.cookie_changed = True
+            session.cookie = CookieAction.DELETE
             return session
-        return ServerSideSession(cookie)
-
-    async def load(self, session: ServerSideSession) -> None:
-        """Fill the session from its record; an unknown or expired id is an anonymous visitor."""
-        if session.loaded or session.session_id is None:
-            return
-        record = await self.store.load(session.session_id)
-        session.loaded = True
+        session = ServerSideSession(cookie)
+        try:
+            record = await self.store.load(cookie)
+        except SessionStoreUnavailableError as error:
+            session.failure = error
+            return session
         decoded = _decode(record) if record is not None else None
         if decoded is None:
             session.forget_id()
             session.modified = False
-            return
+            return session
         session.update(decoded["data"])
         session.meta = decoded["meta"]
         session.modified = False
+        admit(self.policy, session)  # may slide the activity date: then modified again
+        return session
 
-    async def stored_sessions(self, user_id: int) -> list[StoredSession]:
-        """One user's live sessions, read back from the store, most recently active first."""
-        found = []
-        for session_id in await self.store.user_session_ids(user_id):
-            record = await self.store.load(session_id)
-            decoded = _decode(record) if record is not None else None
-            if decoded is not None:
-                found.append(StoredSession(handle_of(session_id), session_id,
-                                           decoded["data"], decoded["meta"]))
-        return sorted(found, key=lambda s: s.data.get(LAST_SEEN, 0), reverse=True)
-
-    async def persist(self, session: ServerSideSession, request: Request) -> None:
+    async def persist(self, session: AppSession) -> None:
         """Write the session now: create it under a new id, update it, or delete it.
 
-        Only sessions that hold a login are stored: anonymous visitors cost
-        the store nothing. An update of a record revoked meanwhile fails and
-        the session ends instead of coming back.
+        An update of a logged-in record revoked meanwhile fails and the
+        session ends instead of coming back; an anonymous record that expired
+        meanwhile is created anew, so a visitor's write is never lost.
         """
-        if session.rotate_pending or USER_ID not in session:
-            if session.session_id is not None:
-                await self.store.delete(session.session_id)
-                session.session_id = None
-                session.cookie_changed = True
-            session.rotate_pending = False
-        if USER_ID not in session:
+        assert isinstance(session, ServerSideSession)
+        if session.failure is not None:
+            return
+        self.policy.stamp(session)
+        if (session.rotate_pending or not session) and session.session_id is not None:
+            await self.store.delete(session.session_id)
+            session.session_id = None
+            session.cookie = CookieAction.DELETE
+        session.rotate_pending = False
+        if not session or not (session.modified or session.session_id is None):
             session.modified = False
             return
+        record = self._encode(session)
+        if len(record.encode()) > self.max_bytes:
+            raise SessionTooLargeError(
+                f"the session record would be {len(record.encode())} bytes, over "
+                f"SESSION_MAX_BYTES ({self.max_bytes}); keep less in the session")
+        user_id = session.get(USER_ID)
         expires_at = self.policy.expires_at(session)
-        if session.session_id is None:
-            await self._create(session, request, expires_at)
-        elif not await self.store.save(session.session_id, self._encode(session),
-                                       session[USER_ID], expires_at, must_create=False):
+        if session.session_id is not None and await self.store.save(
+                session.session_id, record, user_id, expires_at, must_create=False):
+            session.cookie = CookieAction.SET
+        elif session.session_id is not None and user_id is not None:
             log.info("session ended elsewhere while this request was in flight")
             session.forget_id()
-        elif session.permanent:
-            session.cookie_changed = True  # slide the cookie's Expires with the record
+        else:
+            await self._create(session, expires_at)
         session.modified = False
 
-    async def _create(self, session: ServerSideSession, request: Request,
-                      expires_at: int) -> None:
+    async def _create(self, session: ServerSideSession, expires_at: int) -> None:
+        user_id = session.get(USER_ID)
+        if user_id is None:
+            await self.admit_new(request.remote_addr)
+        else:
+            await self._make_room(user_id)
         session.meta = {
             "created": int(time.time()),
             "user_agent": request.headers.get("User-Agent", "")[:MAX_USER_AGENT],
             "address": request.remote_addr or "",
         }
         session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
-        while not await self.store.save(session_id, self._encode(session), session[USER_ID],
+        while not await self.store.save(session_id, self._encode(session), user_id,
                                         expires_at, must_create=True):
             session_id = secrets.token_urlsafe(SESSION_ID_BYTES)  # a 2**-256 event
         session.session_id = session_id
-        session.cookie_changed = True
+        session.cookie = CookieAction.SET
+
+    async def _make_room(self, user_id: int) -> None:
+        """End the least recently active logins past ``max_per_user - 1``, for a new one."""
+        stored = await self._stored(user_id)
+        for session_id, _ in stored[self.max_per_user - 1:]:
+            await self.store.delete(session_id)
+
+    async def _stored(self, user_id: int) -> list[tuple[str, dict[str, Any]]]:
+        """A user's live records, most recently active first."""
+        found = []
+        for session_id in await self.store.user_session_ids(user_id):
+            record = await self.store.load(session_id)
+            decoded = _decode(record) if record is not None else None
+            if decoded is not None:
+                found.append((session_id, decoded))
+        return sorted(found, key=lambda item: item[1]["data"].get(LAST_SEEN, 0), reverse=True)
+
+    async def user_sessions(self, user_id: int) -> list[StoredSession] | None:
+        """One user's live sessions, read back from the store, most recently active first."""
+        return [self._describe(session_id, decoded)
+                for session_id, decoded in await self._stored(user_id)]
+
+    def _describe(self, session_id: str, decoded: dict[str, Any]) -> StoredSession:
+        data, meta = decoded["data"], decoded["meta"]
+        return StoredSession(
+            handle=handle_of(session_id), started=int(data.get(STARTED, 0)),
+            last_seen=int(data.get(LAST_SEEN, 0)), expires_at=self.policy.expires_at(data),
+            remembered=bool(data.get(PERMANENT, False)),
+            user_agent=str(meta.get("user_agent", "")), address=str(meta.get("address", "")),
+        )
+
+    async def end_user_session(self, user_id: int, handle: str) -> str | None:
+        """Delete the one record of this user whose handle matches; its id, or None."""
+        for session_id in await self.store.user_session_ids(user_id):
+            if handle_of(session_id) == handle:
+                await self.store.delete(session_id)
+                return session_id
+        return None
+
+    async def end_user_sessions(self, user_id: int, *, keep: str | None = None) -> int:
+        """Delete every record of the user but ``keep`` (this session's own id)."""
+        if keep is None:
+            return await self.store.delete_user_sessions(user_id)
+        others = [sid for sid in await self.store.user_session_ids(user_id) if sid != keep]
+        for session_id in others:
+            await self.store.delete(session_id)
+        return len(others)
+
+    def secret(self, session: AppSession) -> str | None:
+        """The stored id: a bearer secret that only this browser holds."""
+        return session.session_id if isinstance(session, ServerSideSession) else None
+
+    def handle(self, session: AppSession) -> str | None:
+        """The public name of this session's record, if it has one."""
+        session_id = self.secret(session)
+        return handle_of(session_id) if session_id is not None else None
+
+    async def ping(self) -> None:
+        """Raise ``SessionStoreUnavailableError`` unless the store answers."""
+        await self.store.ping()
+
+    async def open(self) -> None:
+        """Connect the store inside the serving loop."""
+        await self.store.open()
+
+    async def close(self) -> None:
+        """Close the store's connections."""
+        await self.store.close()
 
     @override
     async def save_session(self, app: Quart, session: Any,
                            response: Response | WerkzeugResponse | None) -> None:
-        """Send, slide or delete the id cookie; the record itself was written by ``persist``."""
+        """Send, slide or delete the id cookie, after writing whatever is still unwritten.
+
+        A hook after the view normally wrote the record already; a change made
+        later (another ``after_request`` hook) is written here rather than lost.
+        """
         if response is None or not isinstance(session, ServerSideSession):
             return
+        if session.modified or session.rotate_pending:
+            await self.persist(session)
         if session.accessed:
             response.vary.add("Cookie")
-        if not session.cookie_changed:
-            return
-        name = self.get_cookie_name(app)
         attributes: dict[str, Any] = {
             "domain": self.get_cookie_domain(app), "path": self.get_cookie_path(app),
             "secure": self.get_cookie_secure(app), "httponly": self.get_cookie_httponly(app),
             "samesite": self.get_cookie_samesite(app),
+            "partitioned": self.get_cookie_partitioned(app),
         }
+        name = self.get_cookie_name(app)
         if session.session_id is None:
-            response.delete_cookie(name, **attributes)
-        else:
+            if session.cookie is CookieAction.DELETE:
+                response.delete_cookie(name, **attributes)
+                response.vary.add("Cookie")
+            return
+        if session.cookie is CookieAction.SET or (
+                session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]):
             response.set_cookie(name, session.session_id,
                                 expires=self.get_expiration_time(app, session), **attributes)
 

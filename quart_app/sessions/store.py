@@ -6,7 +6,8 @@ lifetime is whatever the session policy allows (never one fixed TTL), and an
 update can never bring back a record that was deleted while a request was in
 flight. Records are opaque strings here; serialising them is the session
 interface's job. Every store keeps an index of each user's session ids so
-one user's sessions can be listed and ended together.
+one user's sessions can be listed and ended together; anonymous records
+are in no index.
 """
 
 from typing import Final, Protocol
@@ -27,9 +28,12 @@ class SessionStore(Protocol):
         """The record, or None when it does not exist or has expired; never creates one."""
         ...
 
-    async def save(self, session_id: str, record: str, user_id: int, expires_at: int, *,
-                   must_create: bool) -> bool:
+    async def save(self, session_id: str, record: str, user_id: int | None, expires_at: int,
+                   *, must_create: bool) -> bool:
         """Write a record that expires at ``expires_at`` (epoch seconds).
+
+        ``user_id`` files the record in that user's index; None (an anonymous
+        visitor's data) files it nowhere.
 
         ``must_create``: succeed only if the id is unused (a new session).
         Otherwise succeed only if the record still exists (an update), so a

@@ -26,7 +26,7 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, MultipartEncoder, P
 from quart_app.sessions.policy import (
     CSRF_TOKEN,
     LAST_SEEN,
-    LOGGED_IN_AT,
+    STARTED,
     PERMANENT,
     USER_ID,
     USERNAME,
@@ -354,7 +354,7 @@ def session_payloads(draw: st.DrawFn, users: list[User]) -> object:
     seen = now - draw(st.integers(0, 1_000))
     payload: dict[str, object] = {
         USER_ID: user.id, USERNAME: user.username, VERSION: user.session_version,
-        LOGGED_IN_AT: seen - draw(st.integers(0, 1_000)), LAST_SEEN: seen,
+        STARTED: seen - draw(st.integers(0, 1_000)), LAST_SEEN: seen,
         CSRF_TOKEN: draw(text), PERMANENT: draw(st.booleans()),
     }
     for key in draw(st.lists(st.sampled_from(sorted(payload)), unique=True, max_size=3)):

@@ -108,8 +108,8 @@ async def test_session_cookie_stays_small(auth: AuthActions, user: User) -> None
 async def test_session_holds_ids_not_secrets(app: Quart, auth: AuthActions, user: User) -> None:
     await auth.login()
     data = decode(app, jar_cookie(auth.client) or "")
-    assert set(data) == {"uid", "name", "ver", "iat", "seen", "csrf"}
-    assert data["uid"] == user.id
+    assert set(data) == {"_user_id", "_username", "_version", "_started", "_seen", "_csrf"}
+    assert data["_user_id"] == user.id
 
 
 @pytest.mark.parametrize(
@@ -135,30 +135,50 @@ async def test_other_client_without_the_cookie_is_anonymous(
     assert (await app.test_client().get("/profile")).status_code == 302
 
 
-async def test_logout_deletes_the_cookie(auth: AuthActions, user: User) -> None:
+async def test_logout_leaves_a_cookie_holding_only_the_flashed_message(
+    app: Quart, auth: AuthActions, user: User
+) -> None:
     await auth.login(remember=True)
     [header] = set_cookie_headers(await auth.logout())
+    attributes = cookie_attributes(header)
+    assert set(decode(app, attributes["value"])) == {"_flashes", "_started", "_seen"}
+    assert "expires" not in attributes  # no longer a remembered session
+
+
+async def test_the_page_after_logout_deletes_the_cookie(auth: AuthActions, user: User) -> None:
+    await auth.login(remember=True)
+    await auth.logout()
+    [header] = set_cookie_headers(await auth.client.get("/logout"))
     attributes = cookie_attributes(header)
     assert attributes["value"] == ""
     assert attributes["max-age"] == "0"
     assert parsedate_to_datetime(attributes["expires"]) < datetime.now(UTC)
 
 
-async def test_login_discards_the_pre_login_session(
+async def test_login_keeps_the_visitors_data_under_a_new_login_token(
     app: Quart, auth: AuthActions, user: User
 ) -> None:
     async with auth.client.session_transaction() as session:
-        session["planted"] = "by an attacker"
-        session["csrf"] = "known-token"
+        session["cart"] = [1, 2]
     before = jar_cookie(auth.client)
-    await auth.client.post("/login", form={
-        "username": "alice", "password": "correct horse battery", "csrf_token": "known-token"})
+    await auth.login()
     after = jar_cookie(auth.client)
     assert after is not None
     assert after != before
     data = decode(app, after)
-    assert "planted" not in data
-    assert data["csrf"] != "known-token"
+    assert data["cart"] == [1, 2]
+    assert data["_user_id"] == user.id
+
+
+async def test_a_planted_login_token_without_a_login_is_refused(
+    app: Quart, auth: AuthActions, user: User
+) -> None:
+    async with auth.client.session_transaction() as session:
+        session["_csrf"] = "known-token"
+    response = await auth.client.post("/login", form={
+        "username": "alice", "password": "correct horse battery", "csrf_token": "known-token"})
+    assert response.status_code == 403
+    assert (await auth.client.get("/profile")).status_code == 302
 
 
 async def test_unmodified_requests_do_not_resend_the_cookie(
@@ -179,12 +199,12 @@ async def test_unmodified_requests_do_not_resend_the_cookie(
         pytest.param(lambda good: "é" * 100, id="non-ascii"),
         pytest.param(lambda good: "x" * 4000, id="oversized"),
         pytest.param(lambda good: forge("another-key-that-is-long-enough-000000",
-                                        json.loads('{"uid": 1, "ver": 1}')), id="foreign-key"),
+                                        json.loads('{"_user_id": 1, "_version": 1}')), id="foreign-key"),
         pytest.param(lambda good: forge(SECRET_KEY, [1, 2, 3]), id="not-a-mapping"),
-        pytest.param(lambda good: forge(SECRET_KEY, {"uid": "1; drop", "ver": None}),
+        pytest.param(lambda good: forge(SECRET_KEY, {"_user_id": "1; drop", "_version": None}),
                      id="malformed-fields"),
         pytest.param(lambda good: forge(SECRET_KEY, {}), id="signed-empty"),
-        pytest.param(lambda good: forge(SECRET_KEY, {"ver": 1, "csrf": "known"}),
+        pytest.param(lambda good: forge(SECRET_KEY, {"_version": 1, "_csrf": "known"}),
                      id="signed-without-a-login"),
     ],
 )
@@ -248,7 +268,7 @@ async def test_a_cookie_signed_by_a_fallback_key_is_re_signed_with_the_current_k
     async with app_with_keys(config, NEW_KEY, [SECRET_KEY]) as rotated:
         [header] = set_cookie_headers(await replay(rotated, old_cookie).get("/profile"))
         new_cookie = cookie_attributes(header)["value"]
-        assert decode(rotated, new_cookie)["uid"] == user.id
+        assert decode(rotated, new_cookie)["_user_id"] == user.id
     with pytest.raises(BadSignature):
         decode(app, new_cookie)  # the old key alone no longer reads it
     async with app_with_keys(config, NEW_KEY, []) as retired:

@@ -140,7 +140,7 @@ def test_empty_session_is_anonymous() -> None:
     assert POLICY.check(SecureCookieSession()) is Verdict.ANONYMOUS
 
 
-@pytest.mark.parametrize("key", ["uid", "iat", "seen", "ver", "name"])
+@pytest.mark.parametrize("key", ["_user_id", "_started", "_seen", "_version", "_username"])
 def test_session_missing_a_field_is_malformed(key: str) -> None:
     session = started(remember=False)
     del session[key]
@@ -149,12 +149,12 @@ def test_session_missing_a_field_is_malformed(key: str) -> None:
 
 START_S = int(START.timestamp())
 OUT_OF_RANGE = [
-    ("uid", 10**30), ("uid", 2**31), ("uid", 0), ("uid", -1), ("uid", True), ("uid", "7"),
-    ("uid", 7.0), ("uid", None), ("ver", 10**30), ("ver", 0), ("ver", True), ("ver", "1"),
-    ("name", 5), ("name", ""), ("name", "x" * 65), ("name", None),
-    ("iat", START_S + 61), ("iat", 10**30), ("iat", -5), ("iat", "soon"), ("iat", 1.5),
-    ("seen", START_S + 61), ("seen", START_S - 1), ("seen", None), ("seen", [1]),
-    ("seen", True), ("csrf", 12), ("_permanent", "yes"),
+    ("_user_id", 10**30), ("_user_id", 2**31), ("_user_id", 0), ("_user_id", -1), ("_user_id", True), ("_user_id", "7"),
+    ("_user_id", 7.0), ("_user_id", None), ("_version", 10**30), ("_version", 0), ("_version", True), ("_version", "1"),
+    ("_username", 5), ("_username", ""), ("_username", "x" * 65), ("_username", None),
+    ("_started", START_S + 61), ("_started", 10**30), ("_started", -5), ("_started", "soon"), ("_started", 1.5),
+    ("_seen", START_S + 61), ("_seen", START_S - 1), ("_seen", None), ("_seen", [1]),
+    ("_seen", True), ("_csrf", 12), ("_permanent", "yes"),
 ]
 
 
@@ -208,7 +208,7 @@ def test_expiry_is_the_idle_limit_for_a_browser_session(
 def test_expiry_is_capped_by_the_absolute_limit(clock: time_machine.TimeMachineFixture) -> None:
     session = started(remember=True)
     clock.shift(ABSOLUTE - timedelta(days=1))
-    session["seen"] = int((START + ABSOLUTE - timedelta(days=1)).timestamp())
+    session["_seen"] = int((START + ABSOLUTE - timedelta(days=1)).timestamp())
     assert POLICY.expires_at(session) == int((START + ABSOLUTE).timestamp())
 
 

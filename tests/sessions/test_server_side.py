@@ -15,7 +15,7 @@ from quart import Quart, request, session
 from quart.typing import TestClientProtocol as Client
 from redis.asyncio import Redis
 
-from quart_app.sessions import load_session
+from quart_app.sessions import raise_open_failure
 from quart_app.sessions.memory import MemoryStore
 from quart_app.sessions.server_side import ServerSideSession, ServerSideSessionInterface
 from quart_app.sessions.store import SessionStore
@@ -71,6 +71,14 @@ def now(time_machine: time_machine.TimeMachineFixture) -> time_machine.TimeMachi
     return time_machine
 
 
+async def reopen(app: Quart, cookie: str | None) -> ServerSideSession:
+    """The session a request with this cookie opens, record read, as a view would see it."""
+    async with app.test_request_context("/", headers={"Cookie": f"{COOKIE}={cookie}"}):
+        opened = session._get_current_object()
+    assert isinstance(opened, ServerSideSession)
+    return opened
+
+
 async def stored_keys(app: Quart) -> list[str]:
     """Every key under this app's prefix, read with a client of the test's own."""
     client = Redis.from_url(app.config["REDIS_URL"], decode_responses=True)
@@ -92,7 +100,7 @@ async def test_a_sessions_public_handle_is_the_sha256_prefix_of_its_id(
     app: Quart, client: Client, alice: User, interface: ServerSideSessionInterface
 ) -> None:
     cookie = await log_in(app, client, alice)
-    [stored] = await interface.stored_sessions(alice.id)
+    [stored] = await interface.user_sessions(alice.id)
     assert stored.handle == hashlib.sha256(cookie.encode()).hexdigest()[:32]
 
 
@@ -198,14 +206,19 @@ async def test_a_remembered_id_cookie_is_not_resent_within_a_minute_of_the_last_
     assert set_cookie_headers(await auth.client.get("/profile")) == []
 
 
-async def test_logout_deletes_the_id_cookie(
-    app: Quart, auth: AuthActions, alice: User
+async def test_logout_gives_the_flashed_message_a_new_id_and_the_next_page_deletes_it(
+    app: Quart, auth: AuthActions, alice: User, store: SessionStore
 ) -> None:
-    await log_in(app, auth.client, alice, remember=True)
+    cookie = await log_in(app, auth.client, alice, remember=True)
     [header] = set_cookie_headers(await auth.logout())
+    flashed = cookie_attributes(header)["value"]
+    assert flashed not in ("", cookie)
+    assert await store.load(cookie) is None
+    [header] = set_cookie_headers(await auth.client.get("/logout"))
     attributes = cookie_attributes(header)
     assert attributes["value"] == ""
     assert attributes["max-age"] == "0"
+    assert await store.load(flashed) is None
 
 
 async def test_a_page_that_reads_the_session_varies_on_cookie(
@@ -240,9 +253,10 @@ async def test_a_request_in_flight_cannot_resurrect_a_revoked_session(
         await store.delete(cookie)
 
     before_request = app.before_request_funcs[None]  # after the load, before the user:
-    before_request.insert(before_request.index(load_session) + 1, revoke_meanwhile)
+    before_request.insert(before_request.index(raise_open_failure) + 1, revoke_meanwhile)
     response = await client.get("/profile")
-    assert response.status_code == 302
+    [header] = set_cookie_headers(response)
+    assert cookie_attributes(header)["max-age"] == "0"
     assert await store.load(cookie) is None
     assert await store.user_session_ids(alice.id) == []
 
@@ -308,11 +322,9 @@ async def test_special_types_round_trip_through_the_store(
     cookie = await log_in(app, client, alice)
     async with app.test_request_context("/", headers={"Cookie": f"{COOKIE}={cookie}"}):
         assert isinstance(session, ServerSideSession)
-        await interface.load(session)
         session["value"] = value
-        await interface.persist(session, request)  # type: ignore[arg-type]
-    reopened = ServerSideSession(cookie)
-    await interface.load(reopened)
+        await interface.persist(session)
+    reopened = await reopen(app, cookie)
     assert reopened["value"] == value
     assert type(reopened["value"]) is type(value)
 
@@ -325,8 +337,7 @@ async def test_the_record_holds_what_a_sessions_page_shows(
     form = {"username": "alice", "password": PASSWORD, "csrf_token": token}
     await auth.client.post("/login", form=form, headers={"User-Agent": "Agent " + "x" * 500},
                            scope_base={"client": ("203.0.113.9", 50000)})
-    reopened = ServerSideSession(jar_cookie(auth.client))
-    await interface.load(reopened)
+    reopened = await reopen(auth.client.app, jar_cookie(auth.client))
     assert reopened.meta == {"created": int(datetime.now(UTC).timestamp()),
                              "user_agent": ("Agent " + "x" * 500)[:200],
                              "address": "203.0.113.9"}
