@@ -26,8 +26,8 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, MultipartEncoder, P
 from quart_app.sessions.policy import (
     CSRF_TOKEN,
     LAST_SEEN,
-    STARTED,
     PERMANENT,
+    STARTED,
     USER_ID,
     USERNAME,
     VERSION,

@@ -149,10 +149,12 @@ def test_session_missing_a_field_is_malformed(key: str) -> None:
 
 START_S = int(START.timestamp())
 OUT_OF_RANGE = [
-    ("_user_id", 10**30), ("_user_id", 2**31), ("_user_id", 0), ("_user_id", -1), ("_user_id", True), ("_user_id", "7"),
-    ("_user_id", 7.0), ("_user_id", None), ("_version", 10**30), ("_version", 0), ("_version", True), ("_version", "1"),
+    ("_user_id", 10**30), ("_user_id", 2**31), ("_user_id", 0), ("_user_id", -1),
+    ("_user_id", True), ("_user_id", "7"), ("_user_id", 7.0), ("_user_id", None),
+    ("_version", 10**30), ("_version", 0), ("_version", True), ("_version", "1"),
     ("_username", 5), ("_username", ""), ("_username", "x" * 65), ("_username", None),
-    ("_started", START_S + 61), ("_started", 10**30), ("_started", -5), ("_started", "soon"), ("_started", 1.5),
+    ("_started", START_S + 61), ("_started", 10**30), ("_started", -5), ("_started", "soon"),
+    ("_started", 1.5),
     ("_seen", START_S + 61), ("_seen", START_S - 1), ("_seen", None), ("_seen", [1]),
     ("_seen", True), ("_csrf", 12), ("_permanent", "yes"),
 ]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import time_machine
 from markupsafe import Markup
-from quart import Quart, request, session
+from quart import Quart, session
 from quart.typing import TestClientProtocol as Client
 from redis.asyncio import Redis
 
