@@ -1,6 +1,7 @@
 """Two Hypercorn instances from ``hypercorn.toml``, one Redis, one PostgreSQL: one service."""
 
 import contextlib
+import itertools
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
@@ -82,3 +83,20 @@ async def test_a_password_set_by_the_operator_on_b_ends_the_sessions_used_on_a(
         await run_cli(b, "users", "set-password", "alice", "--password-stdin",
                       stdin="a brand new passphrase")
         assert (await on(a, on_a.cookie).request("GET", "/profile")).status_code == 302
+
+
+async def test_right_after_a_password_change_the_other_instance_keeps_the_browser_logged_in(
+    tmp_path: Path,
+) -> None:
+    # B remembers alice for a whole minute, so its cache is stale every round, not by chance.
+    async with two_instances(tmp_path, {"QUART_USER_CACHE_TTL": "60"}) as (a, b):
+        await create_user(a, "alice", PASSWORD)
+        browser = await login(a)
+        passwords = [PASSWORD] + [f"passphrase number {n}" for n in range(5)]
+        for current, new in itertools.pairwise(passwords):
+            assert (await on(b, browser.cookie).request("GET", "/profile")).status_code == 200
+            changed = await browser.submit("/account/password",
+                                           {"current": current, "password": new, "confirm": new})
+            assert changed.status_code == 303
+            assert (await on(b, browser.cookie).request("GET", "/profile")).status_code == 200
+            assert (await browser.request("GET", "/profile")).status_code == 200
