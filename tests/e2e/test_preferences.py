@@ -1,0 +1,86 @@
+"""The theme in a real Chromium: chosen on /preferences, applied by the stylesheet alone."""
+
+from typing import Any, Final
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from ..live_server import LiveServer
+from .conftest import Person
+from .test_accessibility import axe_violations
+
+pytestmark = pytest.mark.e2e
+
+# The page background of each palette (style.css: --bg).
+LIGHT: Final = "rgb(246, 247, 249)"
+DARK: Final = "rgb(15, 20, 25)"
+
+
+async def background(page: Page) -> Any:
+    """The colour the page is painted in, as the browser computed it."""
+    return await page.evaluate("getComputedStyle(document.body).backgroundColor")
+
+
+async def choose(page: Page, theme: str) -> None:
+    """Tick a theme on /preferences and press Save, like a person."""
+    if not page.url.endswith("/preferences"):
+        await page.get_by_role("navigation").get_by_role("link", name="Preferences").click()
+    await page.get_by_role("radio", name=theme).check()
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status")).to_have_text("Preferences saved.")
+
+
+async def test_dark_chosen_before_login_stays_after_it(
+    browser: Browser, server: LiveServer
+) -> None:
+    context = await browser.new_context(base_url=server.url, color_scheme="light")
+    person = Person(await context.new_page())
+    page = person.page
+    await page.goto("/login")
+    assert await background(page) == LIGHT
+    await choose(page, "Dark")
+    await expect(page.get_by_role("radio", name="Dark")).to_be_checked()
+    assert await background(page) == DARK
+    await page.goto("/login")
+    assert await background(page) == DARK
+    await person.log_in()
+    await expect(page.get_by_role("heading", name="Hello, alice")).to_be_visible()
+    assert await background(page) == DARK
+    await context.close()
+
+
+async def test_light_and_system_override_and_follow_a_dark_device(
+    browser: Browser, server: LiveServer
+) -> None:
+    context = await browser.new_context(base_url=server.url, color_scheme="dark")
+    person = Person(await context.new_page())
+    page = person.page
+    await person.log_in()
+    await expect(page.get_by_role("heading", name="Hello, alice")).to_be_visible()
+    assert await background(page) == DARK
+    await choose(page, "Light")
+    assert await background(page) == LIGHT
+    await page.goto("/profile")
+    assert await background(page) == LIGHT
+    await page.goto("/preferences")
+    await choose(page, "System (as your device is set)")
+    assert await background(page) == DARK
+    await context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_the_preferences_page_passes_axe_in_both_palettes(
+    browser: Browser, server: LiveServer, scheme: str
+) -> None:
+    context = await browser.new_context(base_url=server.url, bypass_csp=True,
+                                        color_scheme=scheme)  # type: ignore[arg-type]
+    person = Person(await context.new_page())
+    page = person.page
+    await person.log_in()
+    await expect(page.get_by_role("heading", name="Hello, alice")).to_be_visible()
+    await page.goto("/preferences")
+    found = await axe_violations(page)
+    await choose(page, "Dark" if scheme == "light" else "Light")  # the other palette, forced
+    found += await axe_violations(page)
+    await context.close()
+    assert found == []
