@@ -2,7 +2,7 @@
 
 from typing import Final
 
-from quart import Blueprint, ResponseReturnValue, redirect, request
+from quart import Blueprint, ResponseReturnValue, flash, redirect, request
 
 from .identity import (
     WRONG_PASSWORD,
@@ -19,14 +19,14 @@ bp = Blueprint("account", __name__)
 
 PASSWORDS_DIFFER: Final = "The two new passwords do not match."
 SAME_PASSWORD: Final = "The new password must differ from the current one."  # noqa: S105
-CHANGED: Final = "Password changed. Every other session has been logged out."
+CHANGED: Final = "Password changed; your other sessions have ended."
+DELETED: Final = "Account deleted."
 
 
 async def render_account(status: int = 200, error: str | None = None,
                          delete_error: str | None = None) -> ResponseReturnValue:
     """The account page: the password form and the delete form."""
-    notice = CHANGED if "changed" in request.args else None
-    page = render("account.html", error=error, delete_error=delete_error, notice=notice)
+    page = render("account.html", error=error, delete_error=delete_error)
     return page, status
 
 
@@ -55,6 +55,7 @@ async def change() -> ResponseReturnValue:
     if error is not None:
         return await render_account(400, error)
     await change_password(user, new)
+    await flash(CHANGED)
     return redirect("/account/password?changed", 303)
 
 
@@ -68,4 +69,5 @@ async def delete() -> ResponseReturnValue:
                                   action="account deletion"):
         return await render_account(403, delete_error=WRONG_PASSWORD)
     await delete_account(user)
+    await flash(DELETED)
     return redirect("/logout", 303)

@@ -11,6 +11,7 @@ from quart import (
     ResponseReturnValue,
     abort,
     current_app,
+    flash,
     redirect,
     request,
 )
@@ -40,6 +41,7 @@ LOGIN_INCOMPLETE: Final = "Enter your username and password."
 LOGIN_TOO_LONG: Final = "That username or password is longer than any account allows."
 PASSWORDS_DIFFER: Final = "The two passwords do not match."
 NAME_TAKEN: Final = "That username is taken. Choose another one."
+LOGGED_OUT: Final = "You are logged out."
 MAX_USERNAME_LENGTH: Final = 64
 
 @bp.get("/")
@@ -98,6 +100,7 @@ async def profile() -> ResponseReturnValue:
 async def logout() -> ResponseReturnValue:
     """End the session, server-side too, and delete the cookie."""
     await logout_user()
+    await flash(LOGGED_OUT)
     return redirect("/logout", 303)
 
 

@@ -63,9 +63,9 @@ async def test_a_password_change_ends_every_other_session_and_renews_this_one(
     assert after != before
     assert (await replay(app, before).get("/profile")).status_code == 302
     assert (await other.client.get("/profile")).status_code == 302
-    assert (await browser.client.get("/profile")).status_code == 200
     page = await (await browser.client.get("/account/password?changed")).get_data(as_text=True)
-    assert "Password changed. Every other session has been logged out." in page
+    assert "Password changed; your other sessions have ended." in page
+    assert (await browser.client.get("/profile")).status_code == 200
     assert f"event=password.changed user_id={user.id}" in caplog.text
 
 

@@ -64,7 +64,7 @@ async def test_a_password_change_logs_the_other_browser_out(
     await laptop.page.get_by_label("Repeat the new password").fill(NEW_PASSWORD)
     await laptop.page.get_by_role("button", name="Change password").click()
     await expect(laptop.page.get_by_role("status")).to_have_text(
-        "Password changed. Every other session has been logged out.")
+        "Password changed; your other sessions have ended.")
 
     await phone.page.reload()
     await expect(phone.page).to_have_url(f"{server.url}/login?next=/profile")
