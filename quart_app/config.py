@@ -284,9 +284,9 @@ def _check_cookie(config: dict[str, Any]) -> None:
         raise ConfigError("SESSION_COOKIE_NAME", f"must be a non-empty string, got {name!r}")
     samesite = config["SESSION_COOKIE_SAMESITE"]
     if samesite not in SAMESITE_VALUES:
-        raise ConfigError(
-            "SESSION_COOKIE_SAMESITE", f"must be Lax, Strict or None, got {samesite!r}"
-        )
+        got = "no value (null)" if samesite is None else repr(samesite)
+        raise ConfigError("SESSION_COOKIE_SAMESITE",
+                          f'must be Lax, Strict or None, written as a string ("None"), got {got}')
     if samesite == "None" and not config["SESSION_COOKIE_SECURE"]:
         raise ConfigError("SESSION_COOKIE_SAMESITE", "None requires SESSION_COOKIE_SECURE=true")
     if name.startswith(("__Host-", "__Secure-")) and not config["SESSION_COOKIE_SECURE"]:

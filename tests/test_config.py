@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 from argon2 import Type
+from quart import session
 
 from quart_app import create_app
 from quart_app.config import ConfigError
 
-from .conftest import SECRET_KEY
+from .conftest import SECRET_KEY, set_cookie_headers
 
 
 def test_defaults_are_the_secure_ones(config: dict[str, Any]) -> None:
@@ -103,6 +104,14 @@ def test_hashing_defaults_to_rfc_9106_low_memory(config: dict[str, Any]) -> None
         ("REGISTRATION_ENABLED", "yes", "true or false"),
         ("SESSION_COOKIE_SECURE", 1, "true or false"),
         ("SESSION_COOKIE_SAMESITE", "lax", "Lax, Strict or None"),
+        ("SESSION_COOKIE_SAMESITE", None, 'written as a string \\("None"\\), got no value'),
+        ("SESSION_MAX_BYTES", 0, "at least 1"),
+        ("SESSION_MAX_BYTES", "big", ">= 0"),
+        ("SESSION_MAX_PER_USER", 0, "at least 1"),
+        ("SESSION_NEW_PER_ADDRESS", [0, 3600], "both whole numbers >= 1"),
+        ("SESSION_NEW_PER_ADDRESS", "many", r"\[count, seconds\]"),
+        ("MAX_CONTENT_LENGTH", "big", ">= 0"),
+        ("MAX_CONTENT_LENGTH", -5, ">= 0"),
         ("SESSION_COOKIE_NAME", "", "non-empty"),
         ("TRUSTED_HOSTS", [], "at least one"),
         ("TRUSTED_HOSTS", 42, "list of host names"),
@@ -159,6 +168,23 @@ def test_cookie_settings_that_browsers_would_reject_are_refused(
 ) -> None:
     with pytest.raises(ConfigError):
         create_app({**config, **cookie})
+
+
+@pytest.mark.parametrize("backend", ["cookie", "memory"])
+async def test_samesite_none_with_secure_is_accepted_and_sent(
+    config: dict[str, Any], backend: str
+) -> None:
+    app = create_app({**config, "SESSION_BACKEND": backend, "SESSION_COOKIE_SAMESITE": "None"})
+
+    @app.get("/write")
+    async def write() -> str:
+        session["theme"] = "dark"
+        return "written"
+
+    async with app.test_app():
+        [header] = set_cookie_headers(await app.test_client().get("/write"))
+    assert "; SameSite=None" in header
+    assert "; Secure" in header
 
 
 def test_short_key_from_the_environment_is_refused(

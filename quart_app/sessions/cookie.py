@@ -4,7 +4,7 @@ import hashlib
 from typing import Any, Final, override
 
 from itsdangerous import BadData, URLSafeTimedSerializer
-from quart import Quart, current_app
+from quart import Quart, current_app, request
 from quart.sessions import SecureCookieSessionInterface
 from quart.wrappers import BaseRequestWebsocket, Response
 from werkzeug.http import dump_cookie
@@ -126,6 +126,8 @@ class SignedCookieSessionInterface(SecureCookieSessionInterface):
             if session.failure is not None:
                 return
             self._prepare(app, session)
+            if not session and self.get_cookie_name(app) not in request.cookies:
+                session.modified = False  # nothing to delete: send no Set-Cookie at all
         await super().save_session(app, session, response)
 
     def secret(self, session: AppSession) -> str | None:
