@@ -131,10 +131,12 @@ async def redis_config(config: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         yield configured
 
 
-async def run_cli_in_thread(config: dict[str, Any], *args: str) -> Result:
+async def run_cli_in_thread(config: dict[str, Any], *args: str,
+                            stdin: str | None = None) -> Result:
     """``quart …`` in-process but off this event loop (the CLI runs its own)."""
     group = QuartGroup(create_app=lambda: create_app(config))
-    return await asyncio.to_thread(CliRunner().invoke, group, list(args), catch_exceptions=False)
+    return await asyncio.to_thread(CliRunner().invoke, group, list(args), input=stdin,
+                                   catch_exceptions=False)
 
 
 async def test_sessions_list_shows_each_session_of_the_user(redis_config: dict[str, Any]) -> None:
@@ -216,3 +218,20 @@ def test_sessions_list_on_the_cookie_backend_says_why_it_cannot(quart_cli: Any) 
     assert result.output.startswith("sessions live in signed cookies")
     assert "quart sessions revoke alice" in result.output
 
+
+
+@pytest.mark.parametrize("command", [("users", "set-password", "alice", "--password-stdin"),
+                                     ("users", "delete", "alice")])
+async def test_set_password_and_delete_remove_the_users_stored_records(
+    redis_config: dict[str, Any], command: tuple[str, ...]
+) -> None:
+    app = create_app(redis_config)
+    async with app.test_app(), app.app_context():
+        alice = await get_store().create("alice", PASSWORD)
+        cookies = [await log_in(app, app.test_client(), alice) for _ in range(2)]
+        result = await run_cli_in_thread(redis_config, *command, stdin="a brand new passphrase")
+        assert result.exit_code == 0, result.output
+        store = get_session_store()
+        assert store is not None
+        assert [await store.load(cookie) for cookie in cookies] == [None, None]
+        assert await store.user_session_ids(alice.id) == []

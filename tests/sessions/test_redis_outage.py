@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import pytest
-from quart import Quart
+from quart import Quart, session
 from quart.typing import TestClientProtocol as Client
 
 from quart_app.users import User
@@ -113,3 +113,24 @@ async def test_sessions_work_again_when_redis_returns_without_a_restart(
     assert (await replay(app, cookie).get("/profile")).status_code == 503
     await proxy.start()
     assert (await replay(app, cookie).get("/profile")).status_code == 200
+
+
+@pytest.mark.parametrize("logged_in", [False, True], ids=["anonymous", "logged-in"])
+async def test_a_write_redis_cannot_take_is_a_503_page_not_the_views_success(
+    app: Quart, client: Client, user: User, proxy: TcpProxy, logged_in: bool,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @app.get("/cart")
+    async def cart() -> str:
+        session["cart"] = [1, 2]
+        await proxy.stop()  # after the record was read, before it is written
+        return "saved"
+
+    if logged_in:
+        await log_in(app, client, user)
+    async with asyncio.timeout(HANG_GUARD):
+        response = await client.get("/cart")
+    await assert_store_unavailable_page(response)
+    assert "saved" not in await response.get_data(as_text=True)
+    assert set_cookie_headers(response) == []
+    assert "unavailable" in caplog.text
