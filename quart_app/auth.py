@@ -98,9 +98,15 @@ async def profile() -> ResponseReturnValue:
 @bp.post("/logout")
 @harmless_without_login
 async def logout() -> ResponseReturnValue:
-    """End the session, server-side too, and delete the cookie."""
+    """End the session, server-side too; the next page says so, once.
+
+    A visitor who was not logged in gets no message, so a stray POST
+    starts no session (on Redis: no record) just to say so.
+    """
+    was_logged_in = current_user() is not None
     await logout_user()
-    await flash(LOGGED_OUT)
+    if was_logged_in:
+        await flash(LOGGED_OUT)
     return redirect("/logout", 303)
 
 
