@@ -9,13 +9,14 @@ wrapper writes the same line from what it needs::
     912us <4242> "curl/8.5"
 
 (one line) client, request line (the path as the client sent it, without the query, which
-may hold tokens; control characters escaped), status,
+may hold tokens; control characters escaped; the method escaped to a token), status,
 response ``Content-Length``, microseconds, worker pid, user agent. It goes to
 the ``quart_app.access`` logger, which ``serving.configure_logging`` sends to stdout.
 """
 
 import logging
 import os
+import re
 import time
 from typing import Any, Final
 
@@ -29,6 +30,8 @@ from hypercorn.typing import (
 
 ACCESS_LOGGER: Final = "quart_app.access"
 TIME_FORMAT: Final = "[%Y-%m-%d %H:%M:%S %z]"
+COMMON_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 class AccessLog:
@@ -70,7 +73,7 @@ class AccessLog:
                 agent = quoted_field(value.decode("latin-1"))
         raw_path = scope.get("raw_path")
         path = quoted_field(raw_path.decode("latin-1") if raw_path else scope["path"])
-        return (f'{address} "{scope["method"]} {path} {scope["http_version"]}" '
+        return (f'{address} "{method_field(scope["method"])} {path} {scope["http_version"]}" '
                 f'{response["status"]} {response["length"]} {int(seconds * 1_000_000)}us '
                 f'{self.pid} "{agent}"')
 
@@ -93,6 +96,29 @@ def quoted_field(text: str) -> str:
     Otherwise a user agent ``x" 500 0 1us <1> "y`` would forge the fields after it.
     """
     return escape_controls(text.replace("\\", "\\\\").replace('"', '\\"'))
+
+
+def method_field(method: str) -> str:
+    """The method as the request line writes it: an RFC 9110 token, anything else escaped.
+
+    HTTP/1.1 refuses any other method before the app sees it, but an HTTP/2
+    ``:method`` (h2c) is whatever bytes h2 lets through: a space, ``"``, TAB
+    or ESC would forge fields or write terminal escapes into the log. Quote
+    and backslash are escaped as in ``quoted_field``, control and non-ASCII
+    characters as ``escape_controls`` writes them, and a space as ``\\x20``,
+    so the request line keeps its three fields.
+    """
+    if method in COMMON_METHODS or TOKEN.fullmatch(method):
+        return method
+    return "".join(c if TOKEN.fullmatch(c) else _escaped(c) for c in method)
+
+
+def _escaped(character: str) -> str:
+    if character in '"\\':
+        return "\\" + character
+    if character == " ":
+        return "\\x20"
+    return character.encode("unicode_escape").decode("ascii")
 
 
 class SecondFormatter(logging.Formatter):

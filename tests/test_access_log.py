@@ -6,16 +6,23 @@ import os
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 import time_machine
 
 from quart_app.access_log import AccessLog, SecondFormatter
 
+from .live_server import LiveServer, live_server
+
 type Message = MutableMapping[str, Any]
 
 PID = os.getpid()
+ANSWER_TIMEOUT: Final = 10.0
 
 
 def scope(path: str = "/profile", query: bytes = b"", agent: bytes | None = b"agent/1.0",
@@ -173,3 +180,94 @@ async def test_a_quote_or_backslash_from_the_client_cannot_forge_a_field(
     [line] = lines.lines
     assert line.endswith(f'<{PID}> "{written}"')
     assert line.count('"') - line.count('\\"') == 4  # the request line's quotes and the agent's
+
+
+@pytest.mark.parametrize(("method", "written"), [
+    pytest.param("GET /forged 1.1", r"GET\x20/forged\x201.1", id="space"),
+    pytest.param('GET" 200 5 1us <1> "x', r'GET\"\x20200\x205\x201us\x20<1>\x20\"x', id="quote"),
+    pytest.param("GET\t/x", r"GET\t/x", id="tab"),
+    pytest.param("GET\x1b[1A\x1b[2K", r"GET\x1b[1A\x1b[2K", id="escape"),
+    pytest.param("GET\n[2026-01-01 00:00:00 +0000] [1] [INFO] forged",
+                 r"GET\n[2026-01-01\x2000:00:00\x20+0000]\x20[1]\x20[INFO]\x20forged",
+                 id="newline"),
+    pytest.param("G\u00c9T\u2028", r"G\xc9T\u2028", id="non-ascii"),
+    pytest.param("BACK\\SLASH", r"BACK\\SLASH", id="backslash"),
+])
+async def test_a_method_that_is_not_a_token_is_escaped_in_the_request_line(
+    lines: Lines, method: str, written: str,
+) -> None:
+    # HTTP/1.1 parsers refuse such a method, but an HTTP/2 :method is any bytes h2 passes.
+    await serve(page(), {**scope(), "method": method}, lines)
+    [line] = lines.lines
+    assert line.isprintable()
+    assert line.isascii()
+    assert f' "{written} /profile 1.1" 200 5 ' in line
+    assert line.count('"') - line.count('\\"') == 4  # the request line's quotes and the agent's
+    assert len(line.split('"')[1].split(" ")) + line.count("\\x20") > 0
+    assert line.split(" ")[1:3] == [f'"{written}', "/profile"]
+
+
+@pytest.mark.parametrize("method", ["GET", "PROPFIND", "M-SEARCH", "X_CUSTOM.1~"])
+async def test_a_token_method_is_written_as_it_is(lines: Lines, method: str) -> None:
+    await serve(page(), {**scope(), "method": method}, lines)
+    assert f' "{method} /profile 1.1" ' in lines.lines[0]
+
+
+# What h2 lets through in a :method (it refuses NUL, CR and LF, and Hypercorn refuses non-ASCII),
+# with how the log must write it once Hypercorn has upper-cased it.
+H2C_METHODS: Final = {
+    b"GET /forged 2": r"GET\x20/FORGED\x202",
+    b'GET" 200 5 1us <1> "x': r'GET\"\x20200\x205\x201US\x20<1>\x20\"X',
+    b"GET\t/x": r"GET\t/X",
+    b"GET\x1b[1A\x1b[2K": r"GET\x1b[1A\x1b[2K",
+}
+
+
+@pytest.mark.server
+async def test_an_h2c_method_cannot_forge_fields_or_write_terminal_escapes(
+    tmp_path: Path,
+) -> None:
+    async with live_server(tmp_path / "instance", workers=1) as server:
+        statuses = await h2c_requests(server, list(H2C_METHODS))
+        await server.wait_for_output(
+            lambda: sum(" /profile 2" in line for line in server.output) == len(H2C_METHODS))
+    assert all(status.isdigit() for status in statuses)
+    logged = [line for line in server.output if " /profile 2" in line]
+    for line in logged:
+        assert line.isprintable()
+        assert line.count('"') - line.count('\\"') == 4, line
+        assert line.endswith('"probe/1"')
+    assert sorted(line.split('"', 1)[1].split(" ")[0] for line in logged) == sorted(
+        H2C_METHODS.values())
+
+
+async def h2c_requests(server: LiveServer, methods: list[bytes]) -> list[str]:
+    """GET-like requests for /profile with these methods, one stream each over h2c; statuses."""
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(
+        client_side=True, validate_outbound_headers=False, normalize_outbound_headers=False))
+    conn.initiate_connection()
+    for method in methods:
+        conn.send_headers(conn.get_next_available_stream_id(), [
+            (b":method", method), (b":path", b"/profile"), (b":scheme", b"http"),
+            (b":authority", b"127.0.0.1"), (b"user-agent", b"probe/1"),
+        ], end_stream=True)
+    writer.write(conn.data_to_send())
+    statuses: list[str] = []
+    ended = 0
+    try:
+        async with asyncio.timeout(ANSWER_TIMEOUT):
+            while ended < len(methods):
+                data = await reader.read(65536)
+                if not data:
+                    raise AssertionError(f"connection closed after {statuses}")
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.ResponseReceived):
+                        statuses.append(dict(event.headers)[b":status"].decode())
+                    elif isinstance(event, h2.events.StreamEnded | h2.events.StreamReset):
+                        ended += 1
+                writer.write(conn.data_to_send())
+    finally:
+        writer.close()
+    return statuses
