@@ -18,6 +18,7 @@ from . import (
     http_guard,
     identity,
     preferences,
+    redis_client,
     security,
     sessions,
     sessions_page,
@@ -43,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     audit.init_app(app)
     security.init_app(app)
     http_guard.init_app(app)
+    redis_client.init_app(app)
     sessions.init_app(app, admit_new=throttle.admit_new_session)
     users.init_app(app)
     throttle.init_app(app)

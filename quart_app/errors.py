@@ -19,7 +19,7 @@ from .identity import load_logged_in_user
 from .passwords import HashingBusyError
 from .sessions import SessionStoreUnavailableError, SessionThrottledError, SessionTooLargeError
 from .templating import render
-from .throttle import LoginThrottledError, wait_in_words
+from .throttle import LoginThrottledError, ThrottleStoreUnavailableError, wait_in_words
 from .users import DATABASE_ERRORS, QUERY_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,10 @@ HASHING_RETRY_AFTER_SECONDS: Final = "2"
 
 DATABASE_DOWN: Final = "The account database is not answering. Please try again in a moment."
 SESSION_STORE_DOWN: Final = "The session store is not answering. Please try again in a moment."
+THROTTLE_STORE_DOWN: Final = (
+    "Logging in is paused: the service that counts login attempts is not answering. "
+    "Please try again in a moment."
+)
 HASHING_BUSY: Final = (
     "Too many people are logging in right now. Please try again in a moment."
 )
@@ -72,6 +76,11 @@ def init_app(app: Quart) -> None:
         log.error("session store unavailable: %s", error)
         g.user = None
         return await unavailable(SESSION_STORE_DOWN, RETRY_AFTER_SECONDS)
+
+    @app.errorhandler(ThrottleStoreUnavailableError)
+    async def throttle_store_down(error: ThrottleStoreUnavailableError) -> ResponseReturnValue:
+        log.error("login throttle store unavailable: %s", error)
+        return await unavailable(THROTTLE_STORE_DOWN, RETRY_AFTER_SECONDS)
 
     @app.errorhandler(HashingBusyError)
     async def hashing_busy(error: HashingBusyError) -> ResponseReturnValue:

@@ -17,6 +17,7 @@ from typing import Final
 from quart import Blueprint, Quart, ResponseReturnValue, current_app
 
 from .sessions import get_backend
+from .throttle import get_throttle
 from .users import get_store
 
 bp = Blueprint("health", __name__)
@@ -68,6 +69,7 @@ def init_app(app: Quart) -> None:
     app.extensions[EXTENSION_KEY] = HealthCheck({
         "database": lambda: get_store().ping(),
         "sessions": lambda: get_backend().ping(),
+        "throttle": lambda: get_throttle().store.ping(),
     })
     app.register_blueprint(bp)
 

@@ -1,9 +1,11 @@
-"""One bounded Redis client, shared by the session store and the login throttle.
+"""One bounded Redis client per app, shared by the session store and the login throttle.
 
 Both keep state every worker must see, and both must fail the same way when
-Redis does not answer: fast, and as ``SessionStoreUnavailableError`` (a 503
-page with ``Retry-After``), never a hang or a 500. So the client's
-construction and the bound around each call live here once.
+Redis does not answer: fast, and as their own unavailable error (a 503 page
+with ``Retry-After`` that names what is down), never a hang or a 500. So the
+client's construction and the bound around each call live here once, and
+``init_app`` makes the one client both stores use: one connection pool per
+worker, opened at start-up and closed at shutdown.
 
 Each call is bounded: socket connect and read timeouts of ``timeout``
 seconds, one immediate retry on a fresh connection after a connection
@@ -24,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from quart import Quart
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -31,23 +34,30 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from .sessions.store import SessionStoreUnavailableError
-
 # The most any one call may take, whatever redis-py's own timeouts and retry do.
 OPERATION_TIMEOUT: Final = 2.0
+EXTENSION_KEY: Final = "quart_app.redis"
 
 
 class BoundedRedis:
-    """A Redis client made inside the serving loop, where every failure is an outage."""
+    """A Redis client made inside the serving loop, where every failure is an outage.
+
+    Several stores may share one: each opens and closes it, and the pool
+    exists from the first ``open`` to the last ``close``.
+    """
 
     def __init__(self, url: str, *, timeout: float = 1.0) -> None:
         self._url = url  # may hold a password: never shown
         self.timeout = timeout
         self.where = without_credentials(url)
         self._client: Redis | None = None
+        self._users = 0
 
     async def open(self) -> None:
         """Create the client; connections open on first use, so Redis may still be down."""
+        self._users += 1
+        if self._client is not None:
+            return
         self._client = Redis.from_url(
             self._url,
             socket_timeout=self.timeout,
@@ -57,7 +67,10 @@ class BoundedRedis:
         )
 
     async def close(self) -> None:
-        """Close the connection pool at shutdown."""
+        """Close the connection pool at shutdown, once the last store using it has closed."""
+        self._users = max(0, self._users - 1)
+        if self._users:
+            return
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
@@ -66,14 +79,19 @@ class BoundedRedis:
         """A Lua script run by its SHA (loaded again by itself after a Redis restart)."""
         return self._open_client().register_script(source)
 
-    async def call(self, operation: Callable[[Redis], Awaitable[Any]]) -> Any:
-        """Run one Redis operation within ``OPERATION_TIMEOUT``; any failure is an outage."""
+    async def call(self, operation: Callable[[Redis], Awaitable[Any]],
+                   unavailable: type[Exception]) -> Any:
+        """Run one Redis operation within ``OPERATION_TIMEOUT``.
+
+        Any failure is raised as ``unavailable``, the caller's own error, so
+        the page and the log say which dependency failed.
+        """
         client = self._open_client()
         try:
             async with asyncio.timeout(OPERATION_TIMEOUT):
                 return await operation(client)
         except (RedisError, OSError, TimeoutError) as error:
-            raise SessionStoreUnavailableError(
+            raise unavailable(
                 f"Redis at {self.where} did not answer: {type(error).__name__}"
             ) from None
 
@@ -81,6 +99,19 @@ class BoundedRedis:
         if self._client is None:
             raise RuntimeError("open() was not awaited")
         return self._client
+
+
+def init_app(app: Quart) -> None:
+    """Make the app's one Redis client when a store will use it (``SESSION_BACKEND=redis``)."""
+    if app.config["SESSION_BACKEND"] == "redis":
+        app.extensions[EXTENSION_KEY] = BoundedRedis(app.config["REDIS_URL"])
+
+
+def shared_client(app: Quart) -> BoundedRedis:
+    """The app's Redis client, made by ``init_app``."""
+    client = app.extensions[EXTENSION_KEY]
+    assert isinstance(client, BoundedRedis)
+    return client
 
 
 def without_credentials(url: str) -> str:

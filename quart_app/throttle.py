@@ -34,12 +34,13 @@ from typing import Final, Protocol
 
 from quart import Quart, current_app
 from redis.commands.core import AsyncScript
-from sqlalchemy import Executable, Table, case
+from sqlalchemy import Executable, Table, case, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .passwords import HashingBusyError
-from .redis_client import BoundedRedis
+from .redis_client import EXTENSION_KEY as REDIS_EXTENSION_KEY
+from .redis_client import BoundedRedis, shared_client
 from .sessions import SessionThrottledError
 from .users import DATABASE_ERRORS, UserStore, login_failures_table, username_key
 from .users import EXTENSION_KEY as USERS_EXTENSION_KEY
@@ -98,6 +99,10 @@ class ThrottleStore(Protocol):
         """Take one back from each counter that still counts any (an attempt never tried)."""
         ...
 
+    async def ping(self) -> None:
+        """Raise the store's unavailable error unless it answers (``/healthz``)."""
+        ...
+
     async def open(self) -> None:
         """Connect at start-up, inside the serving event loop."""
         ...
@@ -105,6 +110,10 @@ class ThrottleStore(Protocol):
     async def close(self) -> None:
         """Release connections at shutdown."""
         ...
+
+
+class ThrottleStoreUnavailableError(Exception):
+    """The Redis that keeps the login counters did not answer: logins wait (a 503 page)."""
 
 
 class SqlThrottleStore:
@@ -144,6 +153,11 @@ class SqlThrottleStore:
             await conn.execute(table.update()
                                .where(table.c.key.in_(keys), table.c.count > 0)
                                .values(count=table.c.count - 1))
+
+    async def ping(self) -> None:
+        """One trivial query on the users database, which keeps the counters."""
+        async with self.engine.connect() as conn:
+            await conn.execute(select(1))
 
     async def open(self) -> None:
         """Nothing to do: the user store owns the engine (and creates the table)."""
@@ -203,9 +217,11 @@ class RedisThrottleStore:
     ``SessionStoreUnavailableError`` (a 503 page).
     """
 
-    def __init__(self, url: str, prefix: str, *, timeout: float = 1.0) -> None:
+    def __init__(self, redis: BoundedRedis | str, prefix: str, *, timeout: float = 1.0) -> None:
+        """``redis``: the app's shared client, or a URL for a client of this store's own."""
         self.prefix = prefix
-        self._redis = BoundedRedis(url, timeout=timeout)
+        self._redis = redis if isinstance(redis, BoundedRedis) else BoundedRedis(
+            redis, timeout=timeout)
         self._hit: AsyncScript | None = None
         self._give_back: AsyncScript | None = None
 
@@ -216,12 +232,14 @@ class RedisThrottleStore:
             raise RuntimeError("RedisThrottleStore.open() was not awaited")
         keys = [self.prefix + key for key, _ in counters]
         windows = [window for _, window in counters]
-        flat = await self._redis.call(lambda c: script(keys=keys, args=windows, client=c))
+        flat = await self._redis.call(lambda c: script(keys=keys, args=windows, client=c),
+                                      ThrottleStoreUnavailableError)
         return [Count(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     async def reset(self, key: str) -> None:
         """Delete the counter."""
-        await self._redis.call(lambda c: c.delete(self.prefix + key))
+        await self._redis.call(lambda c: c.delete(self.prefix + key),
+                               ThrottleStoreUnavailableError)
 
     async def give_back(self, keys: Sequence[str]) -> None:
         """Run the script once for all the counters (``DECR`` keeps the key's TTL)."""
@@ -229,7 +247,12 @@ class RedisThrottleStore:
         if script is None:
             raise RuntimeError("RedisThrottleStore.open() was not awaited")
         names = [self.prefix + key for key in keys]
-        await self._redis.call(lambda c: script(keys=names, client=c))
+        await self._redis.call(lambda c: script(keys=names, client=c),
+                               ThrottleStoreUnavailableError)
+
+    async def ping(self) -> None:
+        """``PING`` on the shared client, failing as ``ThrottleStoreUnavailableError``."""
+        await self._redis.call(lambda c: c.ping(), ThrottleStoreUnavailableError)
 
     async def open(self) -> None:
         """Create the client; Redis may still be down (attempts then get a 503)."""
@@ -339,8 +362,8 @@ def wait_in_words(seconds: int) -> str:
 def init_app(app: Quart) -> None:
     """Keep the counters beside the sessions (Redis) or the users (SQL); tie them to serving."""
     store: ThrottleStore
-    if app.config["SESSION_BACKEND"] == "redis":
-        store = RedisThrottleStore(app.config["REDIS_URL"],
+    if REDIS_EXTENSION_KEY in app.extensions:  # the sessions' Redis: one client for both
+        store = RedisThrottleStore(shared_client(app),
                                    app.config["SESSION_KEY_PREFIX"] + "throttle:")
     else:
         users = app.extensions[USERS_EXTENSION_KEY]

@@ -354,7 +354,7 @@ async def test_a_login_while_redis_is_down_is_a_503_before_any_hash(
             response = await auth.login("alice", WRONG)
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
-    assert "session store is not answering" in await response.get_data(as_text=True)
+    assert "counts login attempts is not answering" in await response.get_data(as_text=True)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from quart import Quart, current_app, session
 from quart.globals import app_ctx
 from quart.typing import ResponseTypes
 
+from ..redis_client import shared_client
 from .base import (
     AppSession,
     CookieAction,
@@ -63,7 +64,7 @@ def _server_side(app: Quart, policy: SessionPolicy, admit_new: Admission,
 
 
 def _redis(app: Quart, policy: SessionPolicy, admit_new: Admission) -> SessionBackend:
-    store = RedisStore(app.config["REDIS_URL"], app.config["SESSION_KEY_PREFIX"])
+    store = RedisStore(shared_client(app), app.config["SESSION_KEY_PREFIX"])
     return _server_side(app, policy, admit_new, store)
 
 
@@ -136,13 +137,14 @@ async def write_session(response: ResponseTypes) -> ResponseTypes:
     """Write what the views put in the session before the response leaves.
 
     A store outage, an oversized session or too many new sessions from one
-    address become that error's page instead of the view's answer, so a
-    success is never shown for data that was not kept.
+    address become that error's page (the app's error handlers decide, as for
+    a view's own error) instead of the view's answer, so a success is never
+    shown for data that was not kept.
     """
     current = current_session()
     try:
         await get_backend().persist(current)
-    except (SessionStoreUnavailableError, SessionTooLargeError, SessionThrottledError) as error:
+    except Exception as error:  # any failure becomes its own error page
         current.failure = error
         current.cookie = CookieAction.KEEP
         current.modified = False

@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from ..redis_client import OPERATION_TIMEOUT, BoundedRedis
+from .store import SessionStoreUnavailableError
 
 __all__ = ["OPERATION_TIMEOUT", "RedisStore"]
 
@@ -77,10 +78,12 @@ class RedisStore:
     error, ``OPERATION_TIMEOUT`` over the whole call).
     """
 
-    def __init__(self, url: str, prefix: str, *, timeout: float = 1.0) -> None:
+    def __init__(self, redis: BoundedRedis | str, prefix: str, *, timeout: float = 1.0) -> None:
+        """``redis``: the app's shared client, or a URL for a client of this store's own."""
         self.prefix = prefix
-        self.timeout = timeout
-        self._redis = BoundedRedis(url, timeout=timeout)
+        self._redis = redis if isinstance(redis, BoundedRedis) else BoundedRedis(
+            redis, timeout=timeout)
+        self.timeout = self._redis.timeout
         self._save: AsyncScript | None = None
         self._live_ids: AsyncScript | None = None
         self._delete_user: AsyncScript | None = None
@@ -173,4 +176,4 @@ class RedisStore:
 
     async def _call(self, operation: Callable[[Redis], Awaitable[Any]]) -> Any:
         """Run one Redis operation, bounded; any failure is ``SessionStoreUnavailableError``."""
-        return await self._redis.call(operation)
+        return await self._redis.call(operation, SessionStoreUnavailableError)

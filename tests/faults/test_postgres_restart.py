@@ -16,9 +16,10 @@ from .helpers import HEALTH_SHOWS_WITHIN, ServiceOutage, poll, registered_and_lo
 
 pytestmark = pytest.mark.server
 
-ALL_IS_WELL: Final = {"status": "ok", "checks": {"app": "ok", "database": "ok", "sessions": "ok"}}
-DATABASE_IS_DOWN: Final = {
-    "status": "unavailable", "checks": {"app": "ok", "database": "down", "sessions": "ok"}}
+ALL_IS_WELL: Final = {"status": "ok", "checks": {"app": "ok", "database": "ok", "sessions": "ok",
+                                                 "throttle": "ok"}}
+DATABASE_IS_DOWN: Final = {"status": "unavailable", "checks": {
+    "app": "ok", "database": "down", "sessions": "ok", "throttle": "ok"}}
 
 
 async def health(server: LiveServer) -> httpx.Response:

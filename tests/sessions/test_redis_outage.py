@@ -13,6 +13,9 @@ import pytest
 from quart import Quart, session
 from quart.typing import TestClientProtocol as Client
 
+from quart_app.sessions import get_store
+from quart_app.sessions.redis_store import RedisStore
+from quart_app.throttle import RedisThrottleStore, get_throttle
 from quart_app.users import User
 
 from ..conftest import (
@@ -47,10 +50,14 @@ def proxy(request: pytest.FixtureRequest, app: Quart) -> TcpProxy:
     return request.node.stash[PROXY]
 
 
-async def assert_store_unavailable_page(response: Any) -> None:
+SESSIONS_DOWN: Final = "The session store is not answering."
+THROTTLE_DOWN: Final = "the service that counts login attempts is not answering"
+
+
+async def assert_store_unavailable_page(response: Any, says: str = SESSIONS_DOWN) -> None:
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
-    assert "session store is not answering" in await response.get_data(as_text=True)
+    assert says in await response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("outage", ["down", "hanging"])
@@ -69,14 +76,26 @@ async def test_a_logged_in_request_gets_a_503_page_and_a_log_line(
     assert "session store unavailable" in caplog.text
 
 
-async def test_login_during_an_outage_is_a_503_not_a_500(
-    auth: AuthActions, user: User, proxy: TcpProxy
+async def test_login_during_an_outage_is_a_503_naming_the_login_counter_not_the_sessions(
+    auth: AuthActions, user: User, proxy: TcpProxy, caplog: pytest.LogCaptureFixture,
 ) -> None:
     token = await auth.token()
     await proxy.stop()
     form = {"username": "alice", "password": "correct horse battery", "csrf_token": token}
     async with asyncio.timeout(HANG_GUARD):
-        await assert_store_unavailable_page(await auth.client.post("/login", form=form))
+        response = await auth.client.post("/login", form=form)
+    await assert_store_unavailable_page(response, THROTTLE_DOWN)
+    assert "login throttle store unavailable" in caplog.text
+    assert "session store unavailable" not in caplog.text
+
+
+async def test_the_session_store_and_the_throttle_share_one_redis_client(app: Quart) -> None:
+    async with app.app_context():
+        store = get_store()
+        assert isinstance(store, RedisStore)
+        throttle_store = get_throttle().store
+        assert isinstance(throttle_store, RedisThrottleStore)
+        assert store._redis is throttle_store._redis
 
 
 async def test_anonymous_pages_do_not_need_redis(client: Client, proxy: TcpProxy) -> None:
@@ -102,7 +121,8 @@ async def test_health_names_the_session_store_when_it_is_down(
     async with asyncio.timeout(HANG_GUARD):
         response = await client.get("/healthz")
     assert response.status_code == 503
-    assert (await response.get_json())["checks"]["sessions"] == "down"
+    checks = (await response.get_json())["checks"]
+    assert (checks["sessions"], checks["throttle"]) == ("down", "down")
 
 
 async def test_sessions_work_again_when_redis_returns_without_a_restart(
@@ -130,7 +150,8 @@ async def test_a_write_redis_cannot_take_is_a_503_page_not_the_views_success(
         await log_in(app, client, user)
     async with asyncio.timeout(HANG_GUARD):
         response = await client.get("/cart")
-    await assert_store_unavailable_page(response)
+    # An anonymous visitor's first write asks the per-address counter first.
+    await assert_store_unavailable_page(response, SESSIONS_DOWN if logged_in else THROTTLE_DOWN)
     assert "saved" not in await response.get_data(as_text=True)
     assert set_cookie_headers(response) == []
     assert "unavailable" in caplog.text
