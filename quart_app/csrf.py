@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from itsdangerous import BadData, URLSafeSerializer
-from quart import Quart, Response, abort, current_app, g, request, session
+from quart import Quart, abort, current_app, g, request, session
+from quart.typing import ResponseTypes
 
 from .sessions.policy import CSRF_TOKEN, USER_ID
 from .signing import CachedKeySigner
@@ -131,7 +132,7 @@ def _cookie_token() -> str | None:
     return token if isinstance(token, str) else None
 
 
-async def write_cookie(response: Response) -> Response:
+async def write_cookie(response: ResponseTypes) -> ResponseTypes:
     """Send or delete the anonymous token's cookie when this request decided to."""
     action = g.get("csrf_cookie")
     if action is None:
@@ -154,6 +155,4 @@ def init_app(app: Quart) -> None:
         signer=CachedKeySigner,
         signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
     )
-    app.before_request(protect)
-    app.after_request(write_cookie)
     app.jinja_env.globals["csrf_token"] = csrf_token

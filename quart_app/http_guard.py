@@ -10,7 +10,7 @@ and ``Transfer-Encoding`` (RFC 9112 §6.1: the framing of such a request is
 ambiguous, the raw material of request smuggling).
 """
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Final
 
 from hypercorn.typing import (
@@ -23,10 +23,8 @@ from hypercorn.typing import (
 from quart import Quart
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
-from .security import SECURITY_HEADER_LIST
+from .security import SECURITY_HEADER_LIST, ASGIApp
 from .templating import render
-
-type ASGIApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 
 FALLBACK_PAGE: Final = b"<!doctype html><title>Refused</title><h1>Refused</h1>"
 DISCONNECT: Final[ASGIReceiveEvent] = {"type": "http.disconnect"}
@@ -126,10 +124,13 @@ REFUSALS: Final[tuple[HTTPException, ...]] = (
 )
 
 
-def init_app(app: Quart) -> None:
-    """Put the guard outermost, and render its pages in the site's layout at start-up."""
-    guard = RequestGuard(app.asgi_app, app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADER_LIST)
-    app.asgi_app = guard  # type: ignore[method-assign]
+def guard_requests(app: Quart, inner: ASGIApp) -> RequestGuard:
+    """Guard ``inner`` (the app's outermost layer), its pages rendered in the site's layout.
+
+    The pages are made once at start-up: a refusal is answered before Quart
+    sees the request, so it cannot render one then.
+    """
+    guard = RequestGuard(inner, app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADER_LIST)
 
     @app.before_serving
     async def render_refusal_pages() -> None:
@@ -137,3 +138,5 @@ def init_app(app: Quart) -> None:
             for error in REFUSALS:
                 page = render("error.html", error=error)
                 guard.pages[error.code or 400] = page.encode()
+
+    return guard

@@ -1,12 +1,14 @@
 """Request guards and response hardening: trusted hosts, safe redirects, security headers."""
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Final
 from urllib.parse import urlsplit
 
 from hypercorn.middleware import ProxyFixMiddleware
-from quart import Quart, Response, abort, request
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+from quart import Quart, abort, current_app, request
+from quart.typing import ResponseTypes
 
 _HOST: Final = re.compile(
     r"(?P<name>[a-z0-9.-]+|\[[a-f0-9:.]+\])(?::(?P<port>[0-9]{1,5}))?", re.ASCII | re.IGNORECASE
@@ -29,6 +31,9 @@ SECURITY_HEADERS: Final = {
 }
 SECURITY_HEADER_LIST: Final = list(SECURITY_HEADERS.items())
 HSTS: Final = "max-age=31536000"
+
+type ASGIApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
+EXTENSION_KEY: Final = "quart_app.trusted_hosts"
 
 
 class TrustedHosts:
@@ -70,24 +75,30 @@ def safe_next(target: object) -> str | None:
 
 
 def init_app(app: Quart) -> None:
-    """Install the host check, the security headers and, when configured, proxy trust."""
-    trusted = TrustedHosts(app.config["TRUSTED_HOSTS"])
+    """Keep the trusted host names; the hooks below are installed by the app factory."""
+    app.extensions[EXTENSION_KEY] = TrustedHosts(app.config["TRUSTED_HOSTS"])
 
-    @app.before_request
-    async def check_host() -> None:
-        if request.path not in HOST_CHECK_EXEMPT and not trusted.allows(request.host):
-            abort(400, "This host name is not served here.")
 
-    @app.after_request
-    async def add_security_headers(response: Response) -> Response:
-        response.headers.extend(SECURITY_HEADER_LIST)
-        if request.scheme == "https":
-            response.headers["Strict-Transport-Security"] = HSTS
-        if request.endpoint != "static":
-            response.headers["Cache-Control"] = "no-store"
-        return response
+async def check_host() -> None:
+    """Refuse a ``Host`` this app does not serve (400), before anything reads the request."""
+    trusted = current_app.extensions[EXTENSION_KEY]
+    assert isinstance(trusted, TrustedHosts)
+    if request.path not in HOST_CHECK_EXEMPT and not trusted.allows(request.host):
+        abort(400, "This host name is not served here.")
 
+
+async def add_security_headers(response: ResponseTypes) -> ResponseTypes:
+    """Every answer, error pages included, carries the security headers and ``no-store``."""
+    response.headers.extend(SECURITY_HEADER_LIST)
+    if request.scheme == "https":
+        response.headers["Strict-Transport-Security"] = HSTS
+    if request.endpoint != "static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def trust_proxies(app: Quart, inner: ASGIApp) -> ASGIApp:
+    """With ``PROXY_FIX_HOPS`` > 0, take scheme, host and client from ``X-Forwarded-*``."""
     if hops := app.config["PROXY_FIX_HOPS"]:
-        app.asgi_app = ProxyFixMiddleware(  # type: ignore[method-assign]
-            app.asgi_app, mode="legacy", trusted_hops=hops
-        )
+        return ProxyFixMiddleware(inner, mode="legacy", trusted_hops=hops)
+    return inner

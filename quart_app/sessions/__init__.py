@@ -78,7 +78,7 @@ TEST_ONLY_BACKENDS: Final = frozenset({"memory"})
 
 
 def init_app(app: Quart, admit_new: Admission) -> None:
-    """Install the backend named by ``SESSION_BACKEND`` and the hooks around each request.
+    """Install the backend named by ``SESSION_BACKEND``; the factory installs the hooks below.
 
     ``admit_new`` is asked before a server-side record without a login is
     created (the per-address limit on new anonymous sessions).
@@ -93,8 +93,6 @@ def init_app(app: Quart, admit_new: Admission) -> None:
     app.extensions[EXTENSION_KEY] = policy
     app.before_serving(backend.open)
     app.after_serving(backend.close)
-    app.before_request(raise_open_failure)
-    app.after_request(write_session)
 
 
 def get_policy() -> SessionPolicy:

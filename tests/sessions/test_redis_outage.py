@@ -21,8 +21,8 @@ from quart_app.users import User
 from ..conftest import (
     AuthActions,
     cookie_attributes,
-    fresh_redis_prefix,
     log_in,
+    on_backend,
     replay,
     set_cookie_headers,
 )
@@ -39,10 +39,10 @@ async def config(
     request: pytest.FixtureRequest, config: dict[str, Any]
 ) -> AsyncIterator[dict[str, Any]]:
     """The Redis backend, reached through a proxy this test controls."""
-    async with fresh_redis_prefix() as (url, prefix), proxied(url) as (via_proxy, proxy):
+    async with (on_backend("redis", config) as configured,
+                proxied(configured["REDIS_URL"]) as (via_proxy, proxy)):
         request.node.stash[PROXY] = proxy
-        yield {**config, "SESSION_BACKEND": "redis", "REDIS_URL": via_proxy,
-               "SESSION_KEY_PREFIX": prefix}
+        yield {**configured, "REDIS_URL": via_proxy}
 
 
 @pytest.fixture
@@ -154,4 +154,5 @@ async def test_a_write_redis_cannot_take_is_a_503_page_not_the_views_success(
     await assert_store_unavailable_page(response, SESSIONS_DOWN if logged_in else THROTTLE_DOWN)
     assert "saved" not in await response.get_data(as_text=True)
     assert set_cookie_headers(response) == []
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
     assert "unavailable" in caplog.text
