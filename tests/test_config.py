@@ -1,6 +1,7 @@
 """Start-up: where settings come from, and refusal of bad values with one clear line."""
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from argon2 import Type
 from quart import session
 
 from quart_app import create_app
-from quart_app.config import ConfigError
+from quart_app.config import DEFAULTS, ConfigError
 
 from .conftest import SECRET_KEY, set_cookie_headers
 
@@ -271,3 +272,24 @@ def test_reauth_max_age_is_refused_because_account_changes_always_ask_for_the_pa
     assert str(refused.value).startswith("REAUTH_MAX_AGE: ")
     assert "account changes always ask for the password" in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+def readme_configuration_keys() -> set[str]:
+    """The keys the README's configuration table documents (``/ `_X`` rows expanded)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Configuration"):]
+    section = section[:section.index("\n## ", 1)]
+    keys: set[str] = set()
+    for row in section.splitlines():
+        if not row.startswith("| `"):
+            continue
+        cell = row.split("|")[1]
+        full = re.findall(r"`([A-Z][A-Z_]+)`", cell)
+        keys.update(full)
+        keys.update(f"{full[0].rsplit('_', 1)[0]}_{suffix}"
+                    for suffix in re.findall(r"`_([A-Z]+)`", cell))
+    return keys
+
+
+def test_the_readme_documents_exactly_the_keys_there_are() -> None:
+    assert readme_configuration_keys() == set(DEFAULTS)
