@@ -946,6 +946,14 @@ async def test_the_views_keys_named_like_login_fields_leave_the_login_alone(
     assert ">alice<" in await response.get_data(as_text=True)
 
 
+async def logged_out_cookie(auth: AuthActions) -> str | None:
+    """Log in, keep a copy of the cookie, log out: the copy an old tab or a thief holds."""
+    assert (await auth.login()).status_code == 303
+    old = jar_cookie(auth.client)
+    assert (await auth.logout()).status_code == 303
+    return old
+
+
 @pytest.mark.parametrize("backend", SERVER_SIDE, indirect=True)
 async def test_a_logged_out_cookie_stays_anonymous(
     app: Quart, auth: AuthActions, user: User
@@ -954,9 +962,7 @@ async def test_a_logged_out_cookie_stays_anonymous(
 
     test_session_save_does_not_resurrect_session_logged_out_in_other_context.
     """
-    assert (await auth.login()).status_code == 303
-    old = jar_cookie(auth.client)
-    assert (await auth.logout()).status_code == 303
+    old = await logged_out_cookie(auth)
     response = await replay(app, old).get("/profile")
     assert response.status_code == 302
     assert response.headers["Location"] == "/login?next=/profile"
@@ -970,9 +976,7 @@ async def test_writing_through_a_logged_out_cookie_does_not_bring_the_login_back
 
     test_session_save_does_not_resurrect_session_logged_out_in_other_context.
     """
-    assert (await auth.login()).status_code == 303
-    old = jar_cookie(auth.client)
-    assert (await auth.logout()).status_code == 303
+    old = await logged_out_cookie(auth)
     ghost = replay(app, old)
     await put(ghost, "cart", [1, 2])
     assert (await ghost.get("/profile")).status_code == 302
