@@ -7,9 +7,13 @@ nothing the dummy hash hides) and the client address. The counters go up
 the new count, and only an attempt whose counts are within both limits goes
 on to the password hash: 20 simultaneous guesses against a limit of 5 let
 exactly 5 through, and a refused attempt costs no hash at all, so the
-throttle is also cheap to hit. A successful login clears the account's
-count (not the address's: one address may serve many people, and counting
-its successes too keeps a proxy from hiding a guesser behind real logins).
+throttle is also cheap to hit. The address is counted first: a client past
+its limit adds no counter for each new name it types, and the SQL store
+deletes the rows of ended windows, so the counters kept are bounded by the
+rate allowed times the window, as Redis keys are by their TTL. A successful
+login clears the account's count (not the address's: one address may serve
+many people, and counting its successes too keeps a proxy from hiding a
+guesser behind real logins).
 Registrations count against the address, since each costs a hash and its
 409 answer tells whether a name is taken. The current password typed again
 on the account pages (``identity.confirm_password``) counts as a login.
@@ -34,7 +38,7 @@ from typing import Final, Protocol
 
 from quart import Quart, current_app
 from redis.commands.core import AsyncScript
-from sqlalchemy import Executable, Table, case, select
+from sqlalchemy import Executable, Table, and_, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -49,6 +53,8 @@ EXTENSION_KEY: Final = "quart_app.throttle"
 ACCOUNT: Final = "account"
 ADDRESS: Final = "address"
 NEW_SESSION: Final = "new-session"
+# The SQL store deletes the rows of ended windows at most this often (seconds).
+SWEEP_EVERY: Final = 60
 # An IPv6 client usually holds a whole /64: counting its addresses one by one would let it
 # guess 2**64 times as often.
 IPV6_PREFIX: Final = 64
@@ -87,7 +93,10 @@ class ThrottleStore(Protocol):
     async def hit(self, counters: Sequence[tuple[str, int]]) -> list[Count]:
         """Add one to each ``(key, window seconds)`` counter atomically and return the counts.
 
-        A counter whose window has ended starts again at 1 with a new window.
+        A counter whose window has ended starts again at 1 with a new window,
+        and the store forgets it soon after its window ends, so it holds no
+        more counters than are hit in one window. A key is ``kind:…``, and
+        every counter of one kind has the same window.
         """
         ...
 
@@ -123,14 +132,26 @@ class SqlThrottleStore:
     increment: the database serialises concurrent upserts of one row, so no
     two attempts ever read the same count. A failure is the database's
     ``DBAPIError`` (a 503 page).
+
+    Rows do not expire by themselves as Redis keys do: at most every
+    ``SWEEP_EVERY`` seconds a hit first deletes the rows whose window has
+    ended, for every kind of key this store has counted (a row does not
+    record its window; its kind's is the one seen in the hits). The table
+    then holds no more than the counters hit in one window and a sweep's wait.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._windows: dict[str, int] = {}  # each kind of key seen: its window
+        self._swept_at: int | None = None
 
     async def hit(self, counters: Sequence[tuple[str, int]]) -> list[Count]:
         """Upsert each counter in one transaction; ``time.time()`` is the clock."""
         now = int(time.time())
+        for key, window in counters:
+            self._windows[key.partition(":")[0]] = window
+        if self._swept_at is None or not self._swept_at <= now < self._swept_at + SWEEP_EVERY:
+            await self._sweep(now)
         counts = []
         async with self.engine.begin() as conn:
             for key, window in counters:
@@ -139,6 +160,19 @@ class SqlThrottleStore:
                     _upsert(conn.dialect.name, key, window, now))).one()
                 counts.append(Count(count, window_start + window - now))
         return counts
+
+    async def _sweep(self, now: int) -> None:
+        """Delete the rows whose window has ended, skipping any a running hit holds."""
+        table = login_failures_table
+        ended = or_(*(and_(func.substr(table.c.key, 1, len(kind) + 1) == kind + ":",
+                           table.c.window_start <= now - window)
+                      for kind, window in self._windows.items()))
+        # FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite locks the whole file): never a deadlock
+        # with a hit that holds one row and waits for another.
+        doomed = select(table.c.key).where(ended).with_for_update(skip_locked=True)
+        async with self.engine.begin() as conn:
+            await conn.execute(table.delete().where(table.c.key.in_(doomed)))
+        self._swept_at = now
 
     async def reset(self, key: str) -> None:
         """Delete the counter's row."""
@@ -277,8 +311,8 @@ class Throttle:
 
     async def login_attempt(self, username: str, address: str | None) -> None:
         """Count a login before its password check; raise ``LoginThrottledError`` past a limit."""
-        await self._count([(ACCOUNT, self.account_key(username), self.account),
-                           (ADDRESS, self.address_key(address), self.address)])
+        await self._count([(ADDRESS, self.address_key(address), self.address),
+                           (ACCOUNT, self.account_key(username), self.account)])
 
     async def registration_attempt(self, address: str | None) -> None:
         """Count a registration before its hash; raise ``LoginThrottledError`` past the limit."""
@@ -339,13 +373,15 @@ class Throttle:
         return f"address:{ip}"
 
     async def _count(self, counters: Sequence[tuple[str, str, Limit]]) -> None:
-        counts = await self.store.hit([(key, limit.window) for _, key, limit in counters])
-        over = [(name, count.resets_in) for (name, _, limit), count in zip(counters, counts,
-                                                                            strict=True)
-                if count.count > limit.attempts]
-        if over:
-            raise LoginThrottledError(max(1, *(wait for _, wait in over)),
-                                      [name for name, _ in over])
+        """Count one counter at a time, in order; stop at the first past its limit.
+
+        The address comes first: a client past its limit adds no counter for
+        each new name it types, so it cannot fill the store with them.
+        """
+        for name, key, limit in counters:
+            [count] = await self.store.hit([(key, limit.window)])
+            if count.count > limit.attempts:
+                raise LoginThrottledError(max(1, count.resets_in), [name])
 
 
 def wait_in_words(seconds: int) -> str:

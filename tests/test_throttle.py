@@ -11,6 +11,7 @@ queue is 0, so any hash would be refused at once with a 503 instead of the
 import asyncio
 import contextlib
 import re
+import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -503,6 +504,35 @@ async def test_store_window_starts_at_the_first_hit_and_ends_after_it(
     assert (fresh.count, fresh.resets_in) == (1, 900)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def sql_store(request: pytest.FixtureRequest,
+                    tmp_path: Path) -> AsyncIterator[SqlThrottleStore]:
+    async with open_store(request.param, tmp_path) as store:
+        assert isinstance(store, SqlThrottleStore)
+        yield store
+
+
+async def sql_rows(store: SqlThrottleStore) -> set[str]:
+    async with store.engine.connect() as conn:
+        return set((await conn.scalars(select(login_failures_table.c.key))).all())
+
+
+async def test_sql_store_deletes_the_rows_whose_window_has_ended_by_each_kinds_window(
+    sql_store: SqlThrottleStore, time_machine: time_machine.TimeMachineFixture,
+) -> None:
+    time_machine.move_to(START, tick=False)
+    await sql_store.hit([(f"short:{n}", 900) for n in range(50)] + [("long:1", 3600)])
+    time_machine.shift(timedelta(seconds=600))
+    await sql_store.hit([("short:late", 900)])
+    assert len(await sql_rows(sql_store)) == 52  # no window has ended yet
+    time_machine.shift(timedelta(seconds=300))  # the first short windows end, not the long one
+    await sql_store.hit([("long:2", 3600)])
+    assert await sql_rows(sql_store) == {"short:late", "long:1", "long:2"}
+    time_machine.shift(timedelta(seconds=3600))
+    await sql_store.hit([("short:new", 900)])
+    assert await sql_rows(sql_store) == {"short:new"}
+
+
 # --- atomic in front of the password check, on every store ---------------------------------
 
 
@@ -585,6 +615,19 @@ async def test_a_typed_account_name_is_stored_only_as_an_hmac(
     assert "quokka" not in stored
     [account_key] = [key for key in counters if "account:" in key]
     assert re.fullmatch(r".*account:[0-9a-f]{32}", account_key)  # counted, under its HMAC
+
+
+@pytest.mark.both_databases
+async def test_random_names_from_one_address_store_no_more_rows_than_its_limit_and_end_with_it(
+    app: Quart, auth: AuthActions, clock: time_machine.TimeMachineFixture,
+) -> None:
+    """The SQL store stays bounded: past its limit an address adds no row per typed name."""
+    names = [f"random{secrets.token_hex(6)}" for _ in range(40)]
+    assert await statuses(auth, [(name, WRONG) for name in names]) == [401] * 6 + [429] * 34
+    assert len(await stored_counters(app)) <= 6 + 2  # the first six names and the address
+    clock.shift(timedelta(seconds=900))  # every window has ended
+    assert (await auth.login(f"random{secrets.token_hex(6)}", WRONG)).status_code == 401
+    assert len(await stored_counters(app)) == 2  # only this attempt's name and address
 
 
 # --- two instances sharing Redis ------------------------------------------------------------
