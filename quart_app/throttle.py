@@ -2,10 +2,11 @@
 
 Every login attempt counts against two fixed windows: the typed account name
 (whether or not such an account exists, so the throttle tells an attacker
-nothing the dummy hash hides) and the client address. The counters go up
-*before* the password is checked, in one atomic step per key that returns
-the new count, and only an attempt whose counts are within both limits goes
-on to the password hash: 20 simultaneous guesses against a limit of 5 let
+nothing the dummy hash hides) and the client address (an IPv6 client per
+/64, an IPv4 address embedded in an IPv6 one as that IPv4 address). The
+counters go up *before* the password is checked, in one atomic step per key
+that returns the new count, and only an attempt whose counts are within both
+limits goes on to the password hash: 20 simultaneous guesses against a limit of 5 let
 exactly 5 through, and a refused attempt costs no hash at all, so the
 throttle is also cheap to hit. The address is counted first: a client past
 its limit adds no counter for each new name it types, and the SQL store
@@ -363,12 +364,24 @@ class Throttle:
 
     @staticmethod
     def address_key(address: str | None) -> str:
-        """``address:`` and the client's IPv4 address or IPv6 /64."""
+        """``address:`` and the client's IPv4 address or IPv6 /64.
+
+        An IPv6 address that carries an IPv4 one (IPv4-mapped ``::ffff:a.b.c.d``,
+        as a dual-stack socket reports IPv4 clients; 6to4; Teredo's client)
+        counts as that IPv4 address, and the loopback ``::1`` as itself: all
+        of them lie in ``::/64`` or share a /64 with other clients.
+        """
         try:
             ip = ipaddress.ip_address(address or "")
         except ValueError:
             return f"address:{address or 'unknown'}"
-        if ip.version == 6:
+        if isinstance(ip, ipaddress.IPv6Address):
+            teredo_client = ip.teredo[1] if ip.teredo is not None else None
+            embedded = ip.ipv4_mapped or ip.sixtofour or teredo_client
+            if embedded is not None:
+                return f"address:{embedded}"
+            if ip.is_loopback:
+                return f"address:{ip}"
             return f"address:{ipaddress.ip_network(f'{ip}/{IPV6_PREFIX}', strict=False)}"
         return f"address:{ip}"
 

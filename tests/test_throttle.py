@@ -294,6 +294,43 @@ def test_ipv6_clients_are_counted_per_64_prefix() -> None:
     assert Throttle.address_key("2001:db8:1:3::1") != Throttle.address_key("2001:db8:1:2::1")
 
 
+@pytest.mark.parametrize("embedding", [
+    "::ffff:192.0.2.1",  # IPv4-mapped: an IPv4 client on a dual-stack socket ([::]:8000)
+    "2002:c000:201::1",  # 6to4: 2002:<the IPv4 address>::/48
+    "2001:0:4136:e378:8000:63bf:3fff:fdfe",  # Teredo: the client's address, bits inverted
+])
+def test_an_ipv4_address_embedded_in_ipv6_is_counted_as_that_ipv4_address(
+    embedding: str,
+) -> None:
+    assert Throttle.address_key(embedding) == Throttle.address_key("192.0.2.1")
+    assert Throttle.address_key(embedding) != Throttle.address_key("::ffff:192.0.2.2")
+
+
+def test_the_ipv6_loopback_is_counted_as_itself() -> None:
+    assert Throttle.address_key("::1") == "address:::1"
+    assert Throttle.address_key("::1") != Throttle.address_key("::ffff:192.0.2.1")
+    assert Throttle.address_key("::1") != Throttle.address_key("::2")
+
+
+async def login_from(auth: AuthActions, address: str, name: str) -> int:
+    """Submit the login form from the client ``address`` (the socket's, as Hypercorn sets it)."""
+    form = {"username": name, "password": WRONG, "csrf_token": await auth.token()}
+    response = await auth.client.post("/login", form=form,
+                                      scope_base={"client": (address, 50000)})
+    return response.status_code
+
+
+@pytest.mark.config(LOGIN_THROTTLE={"account": [3, 900], "address": [100, 900]})
+async def test_one_ipv4_mapped_client_past_the_address_limit_blocks_no_other(
+    auth: AuthActions,
+) -> None:
+    guesser = [await login_from(auth, "::ffff:192.0.2.1", f"user{i}") for i in range(101)]
+    assert guesser == [401] * 100 + [429]
+    assert await login_from(auth, "::ffff:192.0.2.2", "someone") == 401
+    assert await login_from(auth, "::1", "someone") == 401
+    assert await login_from(auth, "192.0.2.1", "someone") == 429  # the same client
+
+
 # --- the wait in words, configuration -------------------------------------------------------
 
 
