@@ -6,11 +6,13 @@ import re
 import secrets
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+import time_machine
 from click.testing import CliRunner, Result
 from quart import Quart
 from quart.cli import QuartGroup
@@ -28,6 +30,8 @@ POSTGRES = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:
 # Real argon2id at a cost a test can afford (start-up makes a dummy hash, most tests log in);
 # tests about hashing itself use the production parameters (tests/test_passwords.py).
 CHEAP_HASHING = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+# Where the ``clock`` fixture stops time.
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 pytest_plugins = ["tests.forbid_skips"]
@@ -90,6 +94,34 @@ def config(request: pytest.FixtureRequest, database: str) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
+async def on_backend(name: str, config: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """``config`` switched to session backend ``name`` (Redis: a fresh key prefix, cleaned up)."""
+    if name != "redis":
+        yield {**config, "SESSION_BACKEND": name}
+        return
+    async with fresh_redis_prefix() as (url, prefix):
+        yield {**config, "SESSION_BACKEND": "redis", "REDIS_URL": url,
+               "SESSION_KEY_PREFIX": prefix}
+
+
+def config_on_backends(*backends: str) -> object:
+    """A ``config`` fixture running each test of a module once per session backend.
+
+    ``config = config_on_backends("cookie", "redis")`` in a test module: the
+    usual config on each backend, Redis under a prefix of its own. A test can
+    still pick its backends with ``parametrize("config", [...], indirect=True)``.
+    """
+    @pytest.fixture(params=backends, name="config")
+    async def config_on_each_backend(
+        request: pytest.FixtureRequest, config: dict[str, Any],
+    ) -> AsyncIterator[dict[str, Any]]:
+        async with on_backend(request.param, config) as configured:
+            yield configured
+
+    return config_on_each_backend
+
+
+@contextlib.asynccontextmanager
 async def started_app(config: Mapping[str, Any]) -> AsyncIterator[Quart]:
     """An app built from ``config`` and started (schema created, hasher warm), then shut down."""
     app = create_app(config)
@@ -102,6 +134,13 @@ async def app(config: dict[str, Any]) -> AsyncIterator[Quart]:
     """A started app for the test."""
     async with started_app(config) as started:
         yield started
+
+
+@pytest.fixture
+def clock(time_machine: time_machine.TimeMachineFixture) -> time_machine.TimeMachineFixture:
+    """A stopped clock at START: nothing expires unless a test moves it."""
+    time_machine.move_to(START, tick=False)
+    return time_machine
 
 
 @pytest.fixture

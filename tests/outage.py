@@ -3,7 +3,9 @@
 ``TcpProxy`` stands between the app and a real server (PostgreSQL, Redis) on a
 port of its own. Stopping it refuses new connections and cuts the open ones,
 as a crashed or partitioned server would; starting it again on the same port
-is the server coming back. The app is never told.
+is the server coming back. Freezing it is a server that hangs, cutting the
+next command one that restarts mid-command, and with no server behind it, it
+is one that accepts and never answers. The app is never told.
 """
 
 import asyncio
@@ -18,11 +20,18 @@ from quart_app.users import UserStore
 
 @dataclass
 class TcpProxy:
-    """Forward 127.0.0.1:``port`` to ``target`` while running."""
+    """Forward 127.0.0.1:``port`` to ``target_host:target_port`` while running.
 
-    target_host: str
-    target_port: int
+    With no target it forwards nowhere: it accepts connections, reads whatever
+    comes and never answers, as a hung server does. ``connections`` counts the
+    connections it has accepted.
+    """
+
+    target_host: str | None = None
+    target_port: int = 0
     port: int = 0
+    connections: int = 0
+    cut: bool = False
     _server: asyncio.Server | None = None
     _open: set[asyncio.StreamWriter] = field(default_factory=set)
     _flowing: asyncio.Event = field(default_factory=asyncio.Event)
@@ -37,6 +46,14 @@ class TcpProxy:
     def thaw(self) -> None:
         """Forward again."""
         self._flowing.set()
+
+    def cut_next(self) -> None:
+        """Drop what a client sends next unanswered, and cut its connection and the server's.
+
+        That is a server restarting between the moment a pooled connection is
+        checked and the moment its command is read.
+        """
+        self.cut = True
 
     async def start(self) -> None:
         """Listen (again, on the same port once one was chosen)."""
@@ -54,24 +71,39 @@ class TcpProxy:
 
     async def _forward(self, client_in: asyncio.StreamReader,
                        client_out: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._open.add(client_out)
         try:
-            server_in, server_out = await asyncio.open_connection(
-                self.target_host, self.target_port)
-        except OSError:
-            client_out.transport.abort()
-            return
-        self._open.update({client_out, server_out})
-        try:
-            await asyncio.gather(self._pipe(client_in, server_out),
-                                 self._pipe(server_in, client_out))
+            if self.target_host is None:
+                with contextlib.suppress(ConnectionError, OSError):
+                    while await client_in.read(65536):
+                        pass
+                return
+            try:
+                server_in, server_out = await asyncio.open_connection(
+                    self.target_host, self.target_port)
+            except OSError:
+                return
+            self._open.add(server_out)
+            try:
+                await asyncio.gather(self._pipe(client_in, server_out, client=client_out),
+                                     self._pipe(server_in, client_out))
+            finally:
+                self._open.discard(server_out)
+                server_out.transport.abort()
         finally:
-            for writer in (client_out, server_out):
-                self._open.discard(writer)
-                writer.transport.abort()
+            self._open.discard(client_out)
+            client_out.transport.abort()
 
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter,
+                    client: asyncio.StreamWriter | None = None) -> None:
+        """Copy ``source`` to ``sink``; from a ``client``, a pending cut drops both sockets."""
         with contextlib.suppress(ConnectionError, OSError):
             while data := await source.read(65536):
+                if client is not None and self.cut:
+                    self.cut = False
+                    client.transport.abort()
+                    break
                 await self._flowing.wait()
                 sink.write(data)
                 await sink.drain()

@@ -1,7 +1,6 @@
 """Changing the password and deleting the account in the browser (ASVS 7.4.3, 7.5.1)."""
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,20 +11,14 @@ from quart_app.sessions.server_side import ServerSideSessionInterface
 from quart_app.sessions.store import SessionStore
 from quart_app.users import User, UserStore
 
-from .conftest import PASSWORD, AuthActions, jar_cookie, log_in, replay
-from .sessions.test_backends import on_backend
+from .conftest import PASSWORD, AuthActions, config_on_backends, jar_cookie, log_in, replay
 
 NEW_PASSWORD = "a brand new passphrase"
 # What a store keeps after an account change: run on the Redis backend only.
 on_redis = pytest.mark.parametrize("config", ["redis"], indirect=True)
 
 
-@pytest.fixture(params=["cookie", "redis"])
-async def config(
-    request: pytest.FixtureRequest, config: dict[str, Any]
-) -> AsyncIterator[dict[str, Any]]:
-    async with on_backend(request.param, config) as configured:
-        yield configured
+config = config_on_backends("cookie", "redis")
 
 
 def session_store(app: Quart) -> SessionStore:

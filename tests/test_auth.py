@@ -2,7 +2,7 @@
 
 import logging
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from quart_app.users import User, UserStore
 
 from .conftest import (
     PASSWORD,
+    START,
     AuthActions,
     cookie_attributes,
     csrf_from,
@@ -24,7 +25,6 @@ from .conftest import (
     set_cookie_headers,
 )
 
-START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 # Bad ``next`` values: other sites, scheme tricks, control characters, over-long paths.
 MALICIOUS_NEXT = [
     "//evil.example",
@@ -53,13 +53,6 @@ def shown_time(body: str, element_id: str) -> str:
     match = re.search(rf'<time [^>]*id="{element_id}"[^>]*>([^<]*)</time>', body)
     assert match, f"page has no <time id={element_id}>"
     return match.group(1)
-
-
-@pytest.fixture
-def clock(time_machine: time_machine.TimeMachineFixture) -> time_machine.TimeMachineFixture:
-    """A stopped clock at START: nothing expires unless a test moves it."""
-    time_machine.move_to(START, tick=False)
-    return time_machine
 
 
 # --- index and profile ------------------------------------------------------------------

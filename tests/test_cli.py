@@ -18,8 +18,7 @@ from quart_app.sessions import get_store as get_session_store
 from quart_app.sessions.server_side import handle_of
 from quart_app.users import get_store
 
-from .conftest import PASSWORD, log_in, replay
-from .sessions.test_backends import on_backend
+from .conftest import PASSWORD, log_in, on_backend, replay
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.both_databases

@@ -2,7 +2,6 @@
 announced politely to screen readers; the page after that no longer has it."""
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,8 +10,7 @@ from quart.typing import TestClientProtocol as Client
 
 from quart_app.users import User
 
-from .conftest import PASSWORD, AuthActions, csrf_from, log_in
-from .sessions.test_backends import on_backend
+from .conftest import PASSWORD, AuthActions, config_on_backends, csrf_from, log_in
 
 FLASHES = re.compile(r'<div class="flashes" role="status" aria-live="polite">(.*?)</div>',
                      re.DOTALL)
@@ -27,12 +25,7 @@ NEW_PASSWORD = "a brand new passphrase"
 on_redis = pytest.mark.parametrize("config", ["redis"], indirect=True)
 
 
-@pytest.fixture(params=["cookie", "redis"])
-async def config(
-    request: pytest.FixtureRequest, config: dict[str, Any]
-) -> AsyncIterator[dict[str, Any]]:
-    async with on_backend(request.param, config) as configured:
-        yield configured
+config = config_on_backends("cookie", "redis")
 
 
 def flashed(page: str) -> list[str]:

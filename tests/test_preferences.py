@@ -1,7 +1,6 @@
 """The visitor's theme: chosen on /preferences, kept in the session, shown as ``data-theme``."""
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,19 +11,13 @@ from quart_app.preferences import SAVED, UNKNOWN_THEME, current_theme
 from quart_app.templating import render
 from quart_app.users import User
 
-from .conftest import AuthActions, csrf_from, log_in
-from .sessions.test_backends import on_backend
+from .conftest import AuthActions, config_on_backends, csrf_from, log_in
 
 HTML_TAG = re.compile(r"<html[^>]*>")
 CHECKED = re.compile(r'<input type="radio" name="theme" value="(\w+)"\s+checked>')
 
 
-@pytest.fixture(params=["cookie", "redis"])
-async def config(
-    request: pytest.FixtureRequest, config: dict[str, Any]
-) -> AsyncIterator[dict[str, Any]]:
-    async with on_backend(request.param, config) as configured:
-        yield configured
+config = config_on_backends("cookie", "redis")
 
 
 async def text(client: Client, path: str) -> str:

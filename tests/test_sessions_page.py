@@ -1,9 +1,7 @@
 """People see and end their own sessions (ASVS 7.5.2), on every backend."""
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 import time_machine
@@ -13,8 +11,15 @@ from quart.typing import TestClientProtocol as Client
 from quart_app.devices import device_in_words
 from quart_app.users import User
 
-from .conftest import PASSWORD, AuthActions, csrf_from, jar_cookie, log_in, replay
-from .sessions.test_backends import on_backend
+from .conftest import (
+    PASSWORD,
+    AuthActions,
+    config_on_backends,
+    csrf_from,
+    jar_cookie,
+    log_in,
+    replay,
+)
 
 CHROME_ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like "
                   "Gecko) Chrome/131.0.0.0 Mobile Safari/537.36")
@@ -30,12 +35,7 @@ TAG = re.compile(r"<[^>]+>")
 on_redis = pytest.mark.parametrize("config", ["redis"], indirect=True)
 
 
-@pytest.fixture(params=["cookie", "redis"])
-async def config(
-    request: pytest.FixtureRequest, config: dict[str, Any]
-) -> AsyncIterator[dict[str, Any]]:
-    async with on_backend(request.param, config) as configured:
-        yield configured
+config = config_on_backends("cookie", "redis")
 
 
 def server_side(app: Quart) -> bool:

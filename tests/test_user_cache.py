@@ -1,7 +1,7 @@
 """The per-worker memory of users: fresh for USER_CACHE_TTL seconds, forgotten on change."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -14,13 +14,6 @@ from quart_app.users import User, UserStore, build_store
 from .conftest import PASSWORD, AuthActions
 
 ALICE = User(1, "alice", 1)
-START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock(time_machine: time_machine.TimeMachineFixture) -> time_machine.TimeMachineFixture:
-    time_machine.move_to(START, tick=False)
-    return time_machine
 
 
 def test_nothing_is_known_at_first() -> None:

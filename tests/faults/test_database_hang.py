@@ -18,9 +18,8 @@ from quart import Quart
 
 from quart_app.users import QUERY_TIMEOUT, User, UserStore
 
-from ..conftest import AuthActions, fresh_postgres_database
+from ..conftest import AuthActions, fresh_postgres_database, on_backend
 from ..outage import TcpProxy, proxied
-from ..sessions.test_backends import on_backend
 
 PROXY = pytest.StashKey[TcpProxy]()
 # Connecting or a statement waits at most QUERY_TIMEOUT; a request may meet the pool's check

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from ..sessions.test_backends import on_backend
+from ..conftest import on_backend
 
 settings.register_profile(
     "fuzz",

@@ -7,10 +7,6 @@ reason, so the README's stated limitation is itself tested. What only a
 server-side store has (records, ids, TTLs) is in ``test_server_side.py``.
 """
 
-import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
-
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
@@ -21,34 +17,17 @@ from quart_app.users import User
 from ..conftest import (
     PASSWORD,
     AuthActions,
-    fresh_redis_prefix,
+    config_on_backends,
     jar_cookie,
     log_in,
     replay,
     set_cookie_headers,
 )
+from ..conftest import on_backend as on_backend  # where test modules found it before
 
 BACKENDS = ["cookie", "memory", "redis"]
 
-
-@pytest.fixture(params=BACKENDS)
-async def config(
-    request: pytest.FixtureRequest, config: dict[str, Any]
-) -> AsyncIterator[dict[str, Any]]:
-    """The usual test config on each backend; Redis under a prefix of its own."""
-    async with on_backend(request.param, config) as configured:
-        yield configured
-
-
-@contextlib.asynccontextmanager
-async def on_backend(name: str, config: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-    """``config`` switched to backend ``name`` (Redis: a fresh key prefix, cleaned up)."""
-    if name != "redis":
-        yield {**config, "SESSION_BACKEND": name}
-        return
-    async with fresh_redis_prefix() as (url, prefix):
-        yield {**config, "SESSION_BACKEND": "redis", "REDIS_URL": url,
-               "SESSION_KEY_PREFIX": prefix}
+config = config_on_backends(*BACKENDS)
 
 
 def cookie_cannot_revoke(request: pytest.FixtureRequest, app: Quart) -> None:

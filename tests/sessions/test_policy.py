@@ -16,6 +16,7 @@ from quart_app.users import User
 
 from ..conftest import (
     SECRET_KEY,
+    START,
     AuthActions,
     cookie_attributes,
     jar_cookie,
@@ -24,18 +25,10 @@ from ..conftest import (
 )
 from .test_cookie import forge
 
-START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
 IDLE = timedelta(minutes=30)
 LIFETIME = timedelta(days=7)
 ABSOLUTE = timedelta(days=30)
-
-
-@pytest.fixture
-def clock(time_machine: time_machine.TimeMachineFixture) -> time_machine.TimeMachineFixture:
-    """A stopped clock at START."""
-    time_machine.move_to(START, tick=False)
-    return time_machine
 
 
 async def login_cookie(auth: AuthActions, *, remember: bool) -> str:

@@ -7,10 +7,8 @@ own that is stopped and started again. No mocks, no sleeps as waits.
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -23,6 +21,8 @@ from quart_app.sessions.redis_store import OPERATION_TIMEOUT, RedisStore
 from quart_app.sessions.store import SessionStoreUnavailableError
 
 from ..conftest import TEST_REDIS_URL, fresh_redis_prefix
+from ..live_server import free_port
+from ..outage import TcpProxy
 from ..services import RedisServer, require_redis_server
 
 ALICE: Final = 1
@@ -42,14 +42,6 @@ OPERATIONS: Final[dict[str, Operation]] = {
     "delete_user_sessions": lambda s: s.delete_user_sessions(ALICE),
     "ping": lambda s: s.ping(),
 }
-
-
-def free_port() -> int:
-    """A port nothing listens on (the kernel just handed it out and it was closed again)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -161,37 +153,10 @@ async def test_nothing_listening_makes_every_operation_unavailable(operation: st
         await store.close()
 
 
-@dataclass
-class SilentServer:
-    """Accepts connections, reads whatever comes, never answers: a hung Redis."""
-
-    port: int = 0
-    connections: int = 0
-    _server: asyncio.Server | None = None
-    _clients: set[asyncio.StreamWriter] = field(default_factory=set)
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._swallow, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._clients:
-            writer.transport.abort()
-        await self._server.wait_closed()
-
-    async def _swallow(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._clients.add(writer)
-        self.connections += 1
-        while await reader.read(65536):
-            pass
-        writer.transport.abort()
-
-
 @pytest.fixture
-async def silent_server() -> AsyncIterator[SilentServer]:
-    server = SilentServer()
+async def silent_server() -> AsyncIterator[TcpProxy]:
+    """A server that accepts, reads whatever comes and never answers: a hung Redis."""
+    server = TcpProxy()
     await server.start()
     yield server
     await server.stop()
@@ -199,7 +164,7 @@ async def silent_server() -> AsyncIterator[SilentServer]:
 
 @pytest.mark.parametrize("operation", OPERATIONS)
 async def test_a_redis_that_never_answers_makes_every_operation_unavailable(
-    silent_server: SilentServer, operation: str,
+    silent_server: TcpProxy, operation: str,
 ) -> None:
     store = RedisStore(f"redis://127.0.0.1:{silent_server.port}/0", "test:", timeout=0.2)
     await store.open()
@@ -212,7 +177,7 @@ async def test_a_redis_that_never_answers_makes_every_operation_unavailable(
 
 
 async def test_a_timeout_is_not_retried_so_a_write_never_runs_twice(
-    silent_server: SilentServer,
+    silent_server: TcpProxy,
 ) -> None:
     # The server may have run a command it did not answer: a second creation would fail
     # on its own first one. One call, one connection, one attempt.
@@ -228,7 +193,7 @@ async def test_a_timeout_is_not_retried_so_a_write_never_runs_twice(
 
 
 async def test_the_overall_bound_holds_whatever_the_socket_timeouts(
-    silent_server: SilentServer,
+    silent_server: TcpProxy,
 ) -> None:
     # Socket timeouts far beyond the guard: only OPERATION_TIMEOUT can end the wait in time.
     assert OPERATION_TIMEOUT < HANG_GUARD
@@ -261,67 +226,10 @@ async def test_an_outage_names_the_failure_and_never_the_password() -> None:
 
 # --- Recovery ----------------------------------------------------------------------------------
 
-@dataclass
-class CuttableProxy:
-    """Forwards to Redis; ``cut_next()`` drops the next command unanswered and closes its socket.
-
-    That is a Redis restarting between the moment a pooled connection is
-    checked and the moment its command is read.
-    """
-
-    target_port: int
-    port: int = 0
-    cut: bool = False
-    _server: asyncio.Server | None = None
-    _sockets: set[asyncio.StreamWriter] = field(default_factory=set)
-
-    def cut_next(self) -> None:
-        self.cut = True
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._forward, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._sockets:
-            writer.transport.abort()
-        await self._server.wait_closed()
-
-    async def _forward(self, client_in: asyncio.StreamReader,
-                       client_out: asyncio.StreamWriter) -> None:
-        server_in, server_out = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self._sockets |= {client_out, server_out}
-        await asyncio.gather(self._upstream(client_in, server_out, client_out),
-                             self._pipe(server_in, client_out))
-
-    async def _upstream(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter,
-                        client: asyncio.StreamWriter) -> None:
-        while data := await source.read(65536):
-            if self.cut:
-                self.cut = False
-                client.transport.abort()
-                sink.transport.abort()
-                return
-            sink.write(data)
-            await sink.drain()
-        sink.transport.abort()
-
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        try:
-            while data := await source.read(65536):
-                sink.write(data)
-                await sink.drain()
-        except OSError:
-            pass
-        sink.transport.abort()
-
-
 async def test_a_connection_cut_mid_command_is_retried_once_on_a_fresh_one() -> None:
     redis_port = int(TEST_REDIS_URL.rsplit(":", 1)[1].split("/")[0])
     async with fresh_redis_prefix() as (_, prefix):
-        proxy = CuttableProxy(redis_port)
+        proxy = TcpProxy("127.0.0.1", redis_port)
         await proxy.start()
         store = RedisStore(f"redis://127.0.0.1:{proxy.port}/0", prefix)
         await store.open()

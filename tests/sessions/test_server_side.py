@@ -3,10 +3,8 @@
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import pytest
 import time_machine
@@ -25,22 +23,15 @@ from ..conftest import (
     COOKIE,
     PASSWORD,
     AuthActions,
+    config_on_backends,
     cookie_attributes,
     jar_cookie,
     log_in,
     replay,
     set_cookie_headers,
 )
-from .test_backends import on_backend
 
-
-@pytest.fixture(params=["memory", "redis"])
-async def config(
-    request: pytest.FixtureRequest, config: dict[str, Any]
-) -> AsyncIterator[dict[str, Any]]:
-    """The usual test config on each server-side store."""
-    async with on_backend(request.param, config) as configured:
-        yield configured
+config = config_on_backends("memory", "redis")
 
 
 @pytest.fixture
