@@ -73,7 +73,7 @@ async def serve(app: Callable[..., Awaitable[None]], request: dict[str, Any],
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await AccessLog(app, logging.getLogger("test_access_log"))(  # type: ignore[arg-type]
+    await AccessLog(app, logging.getLogger("test_access_log"))(
         request, receive, send)  # type: ignore[arg-type]
     return sent
 

@@ -157,6 +157,7 @@ async def test_after_login_the_anonymous_token_no_longer_counts(
 ) -> None:
     anonymous = await auth.token("/login")
     cookie = next(c.value for c in auth.client.cookie_jar if c.name == CSRF_COOKIE)  # type: ignore[union-attr]
+    assert cookie is not None
     await auth.login()
     auth.client.set_cookie("localhost", CSRF_COOKIE, cookie)
     response = await auth.client.post("/logout", form={"csrf_token": anonymous})

@@ -39,7 +39,8 @@ config = config_on_backends("cookie", "redis")
 
 
 def server_side(app: Quart) -> bool:
-    return app.config["SESSION_BACKEND"] != "cookie"
+    backend: str = app.config["SESSION_BACKEND"]
+    return backend != "cookie"
 
 
 async def login_with(app: Quart, user_agent: str, *, remember: bool = False,

@@ -1,6 +1,8 @@
 """Signers that derive each key once: the same signatures as itsdangerous', never another key's."""
 
 import hashlib
+from collections.abc import Callable
+from typing import TypedDict
 
 import pytest
 from itsdangerous import BadSignature, Signer
@@ -10,7 +12,16 @@ from quart_app.signing import MAX_DERIVED, CachedKeySigner
 
 KEY_A = b"a" * 32
 KEY_B = b"b" * 32
-OPTIONS = {"salt": "quart_app.test", "key_derivation": "hmac", "digest_method": hashlib.sha256}
+
+
+class SignerOptions(TypedDict):
+    salt: str
+    key_derivation: str
+    digest_method: Callable[..., object]
+
+
+OPTIONS: SignerOptions = {"salt": "quart_app.test", "key_derivation": "hmac",
+                          "digest_method": hashlib.sha256}
 
 
 @pytest.mark.parametrize("keys", [[KEY_A], [KEY_B, KEY_A]], ids=["one-key", "with-fallback"])
@@ -36,7 +47,7 @@ def test_another_keys_signature_is_refused_after_both_were_cached() -> None:
 def test_another_salt_is_another_key() -> None:
     signed = CachedKeySigner(KEY_A, **OPTIONS).sign(b"value")
     with pytest.raises(BadSignature):
-        CachedKeySigner(KEY_A, **{**OPTIONS, "salt": "other"}).unsign(signed)
+        CachedKeySigner(KEY_A, **(OPTIONS | {"salt": "other"})).unsign(signed)
 
 
 def test_the_remembered_keys_are_bounded() -> None:

@@ -47,7 +47,8 @@ async def config(config: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
 
 @pytest.fixture
 def proxy(request: pytest.FixtureRequest, database: str) -> TcpProxy:
-    return request.node.stash[PROXY]
+    proxy: TcpProxy = request.node.stash[PROXY]
+    return proxy
 
 
 @contextlib.asynccontextmanager

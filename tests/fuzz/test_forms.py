@@ -69,5 +69,5 @@ async def test_no_form_submission_gets_a_server_error(
     event(f"{'logged in' if logged_in else 'anonymous'}, token {csrf}: "
           f"{route} {answer.status_code}")
     assert_answered(answer, request)
-    for page in [Request("GET", "/profile"), Request("GET", "/sessions")]:
-        assert_answered(await send(client, page), page)
+    for after in [Request("GET", "/profile"), Request("GET", "/sessions")]:
+        assert_answered(await send(client, after), after)

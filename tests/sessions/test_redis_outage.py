@@ -47,7 +47,8 @@ async def config(
 
 @pytest.fixture
 def proxy(request: pytest.FixtureRequest, app: Quart) -> TcpProxy:
-    return request.node.stash[PROXY]
+    proxy: TcpProxy = request.node.stash[PROXY]
+    return proxy
 
 
 SESSIONS_DOWN: Final = "The session store is not answering."

@@ -42,7 +42,7 @@ def interface(app: Quart) -> ServerSideSessionInterface:
 
 
 @pytest.fixture
-def store(interface: ServerSideSessionInterface) -> SessionStore:  # type: ignore[override]
+def store(interface: ServerSideSessionInterface) -> SessionStore:
     """The session store (this module's ``store``; the user store is ``app``'s)."""
     return interface.store
 
@@ -91,7 +91,9 @@ async def test_a_sessions_public_handle_is_the_sha256_prefix_of_its_id(
     app: Quart, client: Client, alice: User, interface: ServerSideSessionInterface
 ) -> None:
     cookie = await log_in(app, client, alice)
-    [stored] = await interface.user_sessions(alice.id)
+    listed = await interface.user_sessions(alice.id)
+    assert listed is not None
+    [stored] = listed
     assert stored.handle == hashlib.sha256(cookie.encode()).hexdigest()[:32]
 
 

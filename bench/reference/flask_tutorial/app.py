@@ -9,6 +9,7 @@ page's path is ``/profile`` so every contender answers the same URL.
 from datetime import timedelta
 
 from flask import Flask, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 app = Flask(__name__)
 app.secret_key = "benchmark-only-secret-key-0123456789abcdef"  # noqa: S105 - a benchmark
@@ -16,7 +17,7 @@ app.permanent_session_lifetime = timedelta(days=7)
 
 
 @app.route("/login", methods=["POST", "GET"])
-def login() -> object:
+def login() -> ResponseReturnValue:
     """The tutorial's login: trust the typed name."""
     if request.method == "POST":
         session.permanent = True
@@ -28,7 +29,7 @@ def login() -> object:
 
 
 @app.route("/profile")
-def user() -> object:
+def user() -> ResponseReturnValue:
     """The tutorial's user page."""
     if "user" in session:
         return render_template("user.html", user=session["user"])
@@ -36,7 +37,7 @@ def user() -> object:
 
 
 @app.route("/logout")
-def logout() -> object:
+def logout() -> ResponseReturnValue:
     """The tutorial's logout (a GET, as taught)."""
     session.pop("user", None)
     return redirect(url_for("login"))
