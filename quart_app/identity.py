@@ -125,11 +125,21 @@ async def authenticate(username: str, password: str) -> User | None:
 async def confirm_password(user: User, password: str, *, action: str) -> bool:
     """Ask for the password again before an account change (ASVS 7.5.1).
 
-    It goes through the login throttle like any password check: a stolen
-    session must not become an unthrottled way to guess its user's password.
-    A wrong one is an audit event naming the ``action`` it was meant to allow.
+    It is throttled like any password check, before any hash, but on its
+    own counters (the address, this session, the account's confirmations),
+    not the account's login counter: strangers guessing at the login form
+    cannot keep the owner out of their account pages, and a stolen session,
+    or many, still cannot guess without limit. A right password clears this
+    session's count; a wrong one is an audit event naming the ``action`` it
+    was meant to allow.
     """
-    if await authenticate(user.username, password) is not None:
+    guard = throttle.get_throttle()
+    secret = get_backend().secret(current_session())
+    await guard.confirmation_attempt(user.username, secret, request.remote_addr)
+    async with guard.confirmation_checked(user.username, secret, request.remote_addr):
+        confirmed = await get_store().authenticate(user.username, password) is not None
+    if confirmed:
+        await guard.confirmation_succeeded(secret)
         return True
     audit.record(Event.PASSWORD_CONFIRMATION_FAILED, user_id=user.id, session=_reference(),
                  action=action)

@@ -16,8 +16,17 @@ login clears the account's count (not the address's: one address may serve
 many people, and counting its successes too keeps a proxy from hiding a
 guesser behind real logins).
 Registrations count against the address, since each costs a hash and its
-409 answer tells whether a name is taken. The current password typed again
-on the account pages (``identity.confirm_password``) counts as a login.
+409 answer tells whether a name is taken.
+
+The current password typed again on the account pages
+(``identity.confirm_password``) is not a login: it counts against the
+address, the session that typed it and the account's confirmations, never
+the account's login counter, so strangers guessing at the login form cannot
+keep the owner from changing the password, ending other sessions or deleting
+the account. A session may guess half as often as the login form allows
+(rounded up), and all of an account's sessions together as often as the form
+does: one stolen session cannot use up its owner's confirmations, and many
+cannot guess without limit. Sessions are known by an HMAC of their secret.
 
 The counters live where every worker and machine sees them: Redis when
 sessions do (``SESSION_BACKEND=redis``), else the users database, so the
@@ -54,6 +63,8 @@ EXTENSION_KEY: Final = "quart_app.throttle"
 ACCOUNT: Final = "account"
 ADDRESS: Final = "address"
 NEW_SESSION: Final = "new-session"
+CONFIRM_SESSION: Final = "confirm-session"
+CONFIRM_ACCOUNT: Final = "confirm-account"
 # The SQL store deletes the rows of ended windows at most this often (seconds).
 SWEEP_EVERY: Final = 60
 # An IPv6 client usually holds a whole /64: counting its addresses one by one would let it
@@ -308,12 +319,48 @@ class Throttle:
         self.account = limits[ACCOUNT]
         self.address = limits[ADDRESS]
         self.new_session = limits[NEW_SESSION]
+        # A logged-in session's password confirmations: half the login form's allowance per
+        # session, the form's allowance per account for all of its sessions together.
+        self.confirm_session = Limit(math.ceil(self.account.attempts / 2), self.account.window)
+        self.confirm_account = self.account
         self._secret = secret
 
     async def login_attempt(self, username: str, address: str | None) -> None:
         """Count a login before its password check; raise ``LoginThrottledError`` past a limit."""
         await self._count([(ADDRESS, self.address_key(address), self.address),
                            (ACCOUNT, self.account_key(username), self.account)])
+
+    async def confirmation_attempt(self, username: str, session_secret: str | None,
+                                   address: str | None) -> None:
+        """Count a logged-in session's password confirmation before its check.
+
+        The address, then the session, then the account's confirmations (not
+        its logins); ``LoginThrottledError`` past a limit. A session without a
+        secret (none is logged in without one) counts on the account alone.
+        """
+        await self._count(self._confirmation_counters(username, session_secret, address))
+
+    async def confirmation_succeeded(self, session_secret: str | None) -> None:
+        """The session knew the password: its earlier typos no longer count (the account's do)."""
+        if session_secret is not None:
+            await self.store.reset(self.session_key(session_secret))
+
+    def confirmation_checked(self, username: str, session_secret: str | None,
+                             address: str | None,
+                             ) -> contextlib.AbstractAsyncContextManager[None]:
+        """Around a counted confirmation's check: un-count it if the check never happened."""
+        return self._given_back(
+            [key for _, key, _ in self._confirmation_counters(username, session_secret, address)])
+
+    def _confirmation_counters(self, username: str, session_secret: str | None,
+                               address: str | None) -> list[tuple[str, str, Limit]]:
+        counters = [(ADDRESS, self.address_key(address), self.address)]
+        if session_secret is not None:
+            counters.append(
+                (CONFIRM_SESSION, self.session_key(session_secret), self.confirm_session))
+        counters.append((CONFIRM_ACCOUNT, self.confirmation_account_key(username),
+                         self.confirm_account))
+        return counters
 
     async def registration_attempt(self, address: str | None) -> None:
         """Count a registration before its hash; raise ``LoginThrottledError`` past the limit."""
@@ -359,8 +406,19 @@ class Throttle:
 
     def account_key(self, username: str) -> str:
         """``account:`` and an HMAC of the case-insensitive name (never the name itself)."""
-        name = username_key(username).encode("utf-8", "surrogatepass")
-        return "account:" + hmac.new(self._secret, name, hashlib.sha256).hexdigest()[:32]
+        return f"{ACCOUNT}:{self._keyed(username_key(username))}"
+
+    def confirmation_account_key(self, username: str) -> str:
+        """``confirm-account:`` and the HMAC of the name, as for logins."""
+        return f"{CONFIRM_ACCOUNT}:{self._keyed(username_key(username))}"
+
+    def session_key(self, session_secret: str) -> str:
+        """``confirm-session:`` and an HMAC of the session's secret (never the secret)."""
+        return f"{CONFIRM_SESSION}:{self._keyed(session_secret)}"
+
+    def _keyed(self, value: str) -> str:
+        data = value.encode("utf-8", "surrogatepass")
+        return hmac.new(self._secret, data, hashlib.sha256).hexdigest()[:32]
 
     @staticmethod
     def address_key(address: str | None) -> str:

@@ -41,6 +41,7 @@ from .conftest import (
     AuthActions,
     fresh_postgres_database,
     fresh_redis_prefix,
+    jar_cookie,
     log_in,
     started_app,
 )
@@ -212,13 +213,24 @@ async def confirm_statuses(browser: AuthActions, form_name: str, times: int,
     return answers
 
 
-@pytest.mark.parametrize("form_name", list(ACCOUNT_FORMS))
-async def test_wrong_current_passwords_on_an_account_form_are_throttled_like_logins(
-    app: Quart, user: User, form_name: str, clock: time_machine.TimeMachineFixture,
-) -> None:
+# SMALL allows 3 logins per account: each session may confirm 2 times (half, rounded up), all
+# of an account's sessions together 3 times, apart from the logins. Here the address allows 100.
+CONFIRMING: Final = {"account": [3, 900], "address": [100, 900]}
+
+
+async def logged_in(app: Quart, user: User) -> AuthActions:
+    """A new browser with a session of its own, logged in as ``user``."""
     browser = AuthActions(app.test_client())
     await log_in(app, browser.client, user)
-    assert await confirm_statuses(browser, form_name, 3) == [403, 403, 403]
+    return browser
+
+
+@pytest.mark.parametrize("form_name", list(ACCOUNT_FORMS))
+async def test_wrong_current_passwords_on_an_account_form_are_throttled_per_session(
+    app: Quart, user: User, form_name: str, clock: time_machine.TimeMachineFixture,
+) -> None:
+    browser = await logged_in(app, user)
+    assert await confirm_statuses(browser, form_name, 2) == [403, 403]
     path, token_page, form = ACCOUNT_FORMS[form_name]
     response = await browser.client.post(
         path, form={**form, "csrf_token": await browser.token(token_page)})
@@ -232,31 +244,63 @@ async def test_wrong_current_passwords_on_an_account_form_are_throttled_like_log
 async def test_a_throttled_account_form_computes_no_hash_even_with_the_right_password(
     app: Quart, user: User, store: UserStore, form_name: str,
 ) -> None:
-    browser = AuthActions(app.test_client())
-    await log_in(app, browser.client, user)
-    assert await confirm_statuses(browser, form_name, 3) == [403, 403, 403]
+    browser = await logged_in(app, user)
+    assert await confirm_statuses(browser, form_name, 2) == [403, 403]
     async with pool_held(store.hasher):  # any hash now would be a 503 at once
         assert await confirm_statuses(browser, form_name, 1, PASSWORD) == [429]
     assert await store.find("alice") is not None
 
 
-async def test_wrong_current_passwords_and_wrong_logins_share_the_accounts_count(
+@pytest.mark.parametrize("form_name", list(ACCOUNT_FORMS))
+async def test_strangers_using_up_the_login_count_do_not_stop_the_owner_confirming(
+    app: Quart, auth: AuthActions, user: User, store: UserStore, form_name: str,
+) -> None:
+    owner = await logged_in(app, user)
+    assert await statuses(auth, [("alice", WRONG)] * 4) == [401, 401, 401, 429]  # a stranger
+    assert await confirm_statuses(owner, form_name, 1, PASSWORD) == [303]
+    if form_name == "change-password":
+        assert await store.authenticate("alice", "a brand new passphrase") is not None
+    elif form_name == "delete-account":
+        assert await store.find("alice") is None
+
+
+async def test_wrong_current_passwords_do_not_count_on_the_login_form(
     app: Quart, auth: AuthActions, user: User,
 ) -> None:
-    browser = AuthActions(app.test_client())
-    await log_in(app, browser.client, user)
+    browser = await logged_in(app, user)
     assert await confirm_statuses(browser, "revoke-others", 2) == [403, 403]
-    assert await statuses(auth, [("alice", WRONG)] * 2) == [401, 429]
+    assert await statuses(auth, [("alice", WRONG)] * 2 + [("alice", PASSWORD)]) == [401, 401, 303]
 
 
-async def test_the_right_current_password_resets_the_accounts_count(
+@pytest.mark.config(LOGIN_THROTTLE=CONFIRMING)
+async def test_many_sessions_together_stop_at_the_accounts_confirmation_limit(
+    app: Quart, auth: AuthActions, user: User,
+) -> None:
+    first, second, third = [await logged_in(app, user) for _ in range(3)]
+    assert await confirm_statuses(first, "revoke-others", 3) == [403, 403, 429]  # its own 2
+    assert await confirm_statuses(second, "revoke-others", 2) == [403, 429]  # the account's 3
+    assert await confirm_statuses(third, "revoke-others", 1, PASSWORD) == [429]
+    assert (await auth.login("alice", PASSWORD)).status_code == 303  # logins count apart
+
+
+@pytest.mark.config(LOGIN_THROTTLE={"account": [10, 900]})
+async def test_the_right_current_password_resets_the_sessions_count(
     app: Quart, user: User,
 ) -> None:
-    browser = AuthActions(app.test_client())
-    await log_in(app, browser.client, user)
-    assert await confirm_statuses(browser, "revoke-others", 2) == [403, 403]
+    browser = await logged_in(app, user)  # 5 per session, 10 for the account's sessions
+    assert await confirm_statuses(browser, "revoke-others", 4) == [403] * 4
     assert await confirm_statuses(browser, "revoke-others", 1, PASSWORD) == [303]
-    assert await confirm_statuses(browser, "revoke-others", 4) == [403, 403, 403, 429]
+    assert await confirm_statuses(browser, "revoke-others", 6) == [403] * 5 + [429]
+
+
+@pytest.mark.config(LOGIN_THROTTLE=SMALL, PASSWORD_HASH_QUEUE=0)
+async def test_a_confirmation_refused_by_the_full_hashing_queue_is_not_counted(
+    app: Quart, user: User, store: UserStore,
+) -> None:
+    browser = await logged_in(app, user)
+    async with pool_held(store.hasher):  # every confirmation now is a 503 before its hash
+        assert await confirm_statuses(browser, "revoke-others", 7, PASSWORD) == [503] * 7
+    assert await confirm_statuses(browser, "revoke-others", 3) == [403, 403, 429]
 
 
 # --- the client address ---------------------------------------------------------------------
@@ -652,6 +696,23 @@ async def test_a_typed_account_name_is_stored_only_as_an_hmac(
     assert "quokka" not in stored
     [account_key] = [key for key in counters if "account:" in key]
     assert re.fullmatch(r".*account:[0-9a-f]{32}", account_key)  # counted, under its HMAC
+
+
+async def test_a_confirming_sessions_secret_is_stored_only_as_an_hmac(
+    store_config: dict[str, Any],
+) -> None:
+    app = create_app(store_config)
+    async with app.test_app():
+        users = app.extensions["quart_app.users"]
+        assert isinstance(users, UserStore)
+        browser = await logged_in(app, await users.create("alice", PASSWORD))
+        assert await confirm_statuses(browser, "revoke-others", 1) == [403]
+        # The secret: the stored session's id (its cookie), or a signed cookie's login token.
+        secrets_known = {jar_cookie(browser.client), await browser.token("/sessions")}
+        counters = await stored_counters(app)
+    assert not {secret for secret in secrets_known if secret and secret in repr(counters)}
+    [session_key] = [key for key in counters if "confirm-session:" in key]
+    assert re.fullmatch(r".*confirm-session:[0-9a-f]{32}", session_key)
 
 
 @pytest.mark.both_databases
