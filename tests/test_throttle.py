@@ -1,19 +1,19 @@
 """Login throttling (ASVS 6.3.1): counted before the password check, shared, cheap to hit.
 
 The app-level tests run on the default embedded store (SQLite) with small
-limits (3 per account, 6 per address); the store contract and the
-concurrency guarantee run on SQLite, PostgreSQL and Redis. "No hash was
+limits (3 per account, 6 per address); the concurrency guarantee and what is
+stored run on SQLite, PostgreSQL and Redis, and the store contract every
+``ThrottleStore`` passes is ``tests/test_throttle_store.py``. "No hash was
 computed" is observed on the real hasher: its only thread is held and its
 queue is 0, so any hash would be refused at once with a 503 instead of the
 429 a throttled attempt gets.
 """
 
 import asyncio
-import contextlib
 import re
 import secrets
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -26,14 +26,8 @@ from sqlalchemy import select
 from quart_app import create_app
 from quart_app.config import ConfigError
 from quart_app.passwords import PasswordHasher
-from quart_app.throttle import (
-    RedisThrottleStore,
-    SqlThrottleStore,
-    Throttle,
-    ThrottleStore,
-    wait_in_words,
-)
-from quart_app.users import User, UserStore, build_store, get_store, login_failures_table
+from quart_app.throttle import Throttle, wait_in_words
+from quart_app.users import User, UserStore, get_store, login_failures_table
 
 from .conftest import (
     PASSWORD,
@@ -51,19 +45,11 @@ from .test_passwords import pool_held
 from .test_scale_out import two_instances
 from .test_server import Visitor
 
-START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 WRONG: Final = "not the password at all"
 SMALL = {"account": [3, 900], "address": [6, 900]}
 STORES: Final = ["sqlite", "postgresql", "redis"]
 
 pytestmark = pytest.mark.config(LOGIN_THROTTLE=SMALL)
-
-
-@pytest.fixture
-def clock(time_machine: time_machine.TimeMachineFixture) -> time_machine.TimeMachineFixture:
-    """A stopped clock at START: no window ends unless a test moves it."""
-    time_machine.move_to(START, tick=False)
-    return time_machine
 
 
 async def statuses(auth: AuthActions, attempts: list[tuple[str, str]]) -> list[int]:
@@ -476,142 +462,6 @@ async def test_a_registration_refused_by_a_database_outage_is_not_counted(
     await outage.end()
     assert [(await auth.register(name)).status_code
             for name in ("bob", "carol", "dave")] == [303, 303, 429]
-
-
-# --- the same on every store: contract ------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def open_store(kind: str, tmp_path: Path) -> AsyncIterator[ThrottleStore]:
-    """An open, empty ``ThrottleStore`` of each kind (the SQL ones with the user schema)."""
-    if kind == "redis":
-        async with fresh_redis_prefix() as (url, prefix):
-            redis_store = RedisThrottleStore(url, prefix + "throttle:")
-            await redis_store.open()
-            try:
-                yield redis_store
-            finally:
-                await redis_store.close()
-        return
-    async with contextlib.AsyncExitStack() as stack:
-        if kind == "sqlite":
-            url = f"sqlite+aiosqlite:///{tmp_path / 'throttle.db'}"
-        else:
-            url = (await stack.enter_async_context(fresh_postgres_database())).replace(
-                "postgresql://", "postgresql+asyncpg://", 1)
-        users = build_store(url)
-        await users.create_schema()
-        try:
-            yield SqlThrottleStore(users.engine)
-        finally:
-            await users.close()
-
-
-@pytest.fixture(params=STORES)
-async def throttle_store(request: pytest.FixtureRequest,
-                         tmp_path: Path) -> AsyncIterator[ThrottleStore]:
-    async with open_store(request.param, tmp_path) as store:
-        yield store
-
-
-async def redis_ttl(store: RedisThrottleStore, key: str) -> int:
-    admin = Redis.from_url(TEST_REDIS_URL, decode_responses=True)
-    try:
-        return int(await admin.ttl(store.prefix + key))
-    finally:
-        await admin.aclose()
-
-
-async def set_redis_ttl(store: RedisThrottleStore, key: str, seconds: int) -> None:
-    admin = Redis.from_url(TEST_REDIS_URL, decode_responses=True)
-    try:
-        assert await admin.expire(store.prefix + key, seconds)
-    finally:
-        await admin.aclose()
-
-
-async def test_store_counts_each_key_up_from_one(throttle_store: ThrottleStore) -> None:
-    counts = [await throttle_store.hit([("a", 900), ("b", 900)]) for _ in range(3)]
-    assert [[c.count for c in pair] for pair in counts] == [[1, 1], [2, 2], [3, 3]]
-    assert (await throttle_store.hit([("c", 900)]))[0].count == 1
-
-
-async def test_store_counts_concurrent_hits_without_losing_one(
-    throttle_store: ThrottleStore,
-) -> None:
-    hits = await asyncio.gather(*(throttle_store.hit([("k", 900)]) for _ in range(20)))
-    assert sorted(count.count for [count] in hits) == list(range(1, 21))
-
-
-async def test_store_reset_forgets_one_key_only(throttle_store: ThrottleStore) -> None:
-    await throttle_store.hit([("a", 900), ("b", 900)])
-    await throttle_store.reset("a")
-    await throttle_store.reset("never-counted")
-    assert [c.count for c in await throttle_store.hit([("a", 900), ("b", 900)])] == [1, 2]
-
-
-async def test_store_give_back_lowers_each_key_by_one_and_never_below_zero(
-    throttle_store: ThrottleStore,
-) -> None:
-    await throttle_store.hit([("a", 900), ("b", 900)])
-    await throttle_store.hit([("a", 900)])
-    await throttle_store.give_back(["a", "b", "never-counted"])
-    await throttle_store.give_back(["b"])
-    assert [c.count for c in await throttle_store.hit([("a", 900), ("b", 900)])] == [2, 1]
-    assert (await throttle_store.hit([("never-counted", 900)]))[0].count == 1
-
-
-async def test_store_window_starts_at_the_first_hit_and_ends_after_it(
-    throttle_store: ThrottleStore, time_machine: time_machine.TimeMachineFixture,
-) -> None:
-    time_machine.move_to(START, tick=False)
-    [first] = await throttle_store.hit([("k", 900)])
-    assert first.resets_in == 900
-    if isinstance(throttle_store, RedisThrottleStore):
-        # Redis ends the window by its own clock: the key's TTL is the window. Time is not
-        # waited for: the TTL is set to what 800 s later would leave, and a hit keeps it.
-        assert 899 <= await redis_ttl(throttle_store, "k") <= 900
-        await set_redis_ttl(throttle_store, "k", 100)
-        [second] = await throttle_store.hit([("k", 900)])
-        assert second.count == 2
-        assert 99 <= second.resets_in <= 100
-        assert 99 <= await redis_ttl(throttle_store, "k") <= 100
-        return
-    time_machine.shift(timedelta(seconds=899))
-    [second] = await throttle_store.hit([("k", 900)])
-    assert (second.count, second.resets_in) == (2, 1)
-    time_machine.shift(timedelta(seconds=1))
-    [fresh] = await throttle_store.hit([("k", 900)])
-    assert (fresh.count, fresh.resets_in) == (1, 900)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def sql_store(request: pytest.FixtureRequest,
-                    tmp_path: Path) -> AsyncIterator[SqlThrottleStore]:
-    async with open_store(request.param, tmp_path) as store:
-        assert isinstance(store, SqlThrottleStore)
-        yield store
-
-
-async def sql_rows(store: SqlThrottleStore) -> set[str]:
-    async with store.engine.connect() as conn:
-        return set((await conn.scalars(select(login_failures_table.c.key))).all())
-
-
-async def test_sql_store_deletes_the_rows_whose_window_has_ended_by_each_kinds_window(
-    sql_store: SqlThrottleStore, time_machine: time_machine.TimeMachineFixture,
-) -> None:
-    time_machine.move_to(START, tick=False)
-    await sql_store.hit([(f"short:{n}", 900) for n in range(50)] + [("long:1", 3600)])
-    time_machine.shift(timedelta(seconds=600))
-    await sql_store.hit([("short:late", 900)])
-    assert len(await sql_rows(sql_store)) == 52  # no window has ended yet
-    time_machine.shift(timedelta(seconds=300))  # the first short windows end, not the long one
-    await sql_store.hit([("long:2", 3600)])
-    assert await sql_rows(sql_store) == {"short:late", "long:1", "long:2"}
-    time_machine.shift(timedelta(seconds=3600))
-    await sql_store.hit([("short:new", 900)])
-    assert await sql_rows(sql_store) == {"short:new"}
 
 
 # --- atomic in front of the password check, on every store ---------------------------------
