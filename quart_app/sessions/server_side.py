@@ -52,6 +52,8 @@ class ServerSideSession(AppSession):
         super().__init__()
         self.session_id = session_id
         self.meta: dict[str, Any] = {}
+        # This request deleted the record it came with: a record made now replaces it.
+        self.replaced_record = False
 
     def forget_id(self) -> None:
         """The record is gone: this session is anonymous and the cookie must be deleted."""
@@ -123,6 +125,7 @@ class ServerSideSessionInterface(SessionInterface):
             return
         self.policy.stamp(session)
         if (session.rotate_pending or not session) and session.session_id is not None:
+            session.replaced_record = True
             await self.store.delete(session.session_id)
             session.session_id = None
             session.cookie = CookieAction.DELETE
@@ -148,11 +151,17 @@ class ServerSideSessionInterface(SessionInterface):
         session.modified = False
 
     async def _create(self, session: ServerSideSession, expires_at: int) -> None:
+        """Store a session under a new id; an anonymous one that replaces no record is counted.
+
+        A logout's flashed message or a rotated visitor's data replaces the
+        record it came from, so it costs the store nothing new and is never
+        refused by the per-address limit.
+        """
         user_id = session.get(USER_ID)
-        if user_id is None:
-            await self.admit_new(request.remote_addr)
-        else:
+        if user_id is not None:
             await self._make_room(user_id)
+        elif not session.replaced_record:
+            await self.admit_new(request.remote_addr)
         session.meta = {
             "created": int(time.time()),
             "user_agent": request.headers.get("User-Agent", "")[:MAX_USER_AGENT],

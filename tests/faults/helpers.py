@@ -11,7 +11,7 @@ from typing import Final
 
 import httpx
 
-from quart_app.errors import DATABASE_DOWN, SESSION_STORE_DOWN
+from quart_app.errors import DATABASE_DOWN, SESSION_STORE_DOWN, THROTTLE_STORE_DOWN
 from quart_app.health import CHECK_TIMEOUT, FRESH_FOR
 from quart_app.redis_client import OPERATION_TIMEOUT
 
@@ -59,6 +59,7 @@ class ServiceOutage:
     page_says: str
     log_says: str
     answer_within: float
+    login_page_says: str  # a login asks the throttle's store first
 
 
 @contextlib.asynccontextmanager
@@ -71,7 +72,8 @@ async def redis_outage(tmp_path: Path) -> AsyncIterator[ServiceOutage]:
         async with (fresh_postgres_database() as database,
                     app_on(tmp_path, redis.url, database) as server):
             yield ServiceOutage(server, redis.kill, redis.start, SESSION_STORE_DOWN,
-                                "session store unavailable", REDIS_ANSWER_WITHIN)
+                                "session store unavailable", REDIS_ANSWER_WITHIN,
+                                THROTTLE_STORE_DOWN)
     finally:
         await redis.stop()
 
@@ -93,7 +95,7 @@ async def postgres_outage(tmp_path: Path, data: Path,
             {"QUART_SESSION_KEY_PREFIX": prefix, "QUART_USER_CACHE_TTL": "0"},
         ) as server:
             yield ServiceOutage(server, cluster.stop, cluster.start, DATABASE_DOWN,
-                                "database unavailable", HEALTH_SHOWS_WITHIN)
+                                "database unavailable", HEALTH_SHOWS_WITHIN, DATABASE_DOWN)
     finally:
         if cluster.running:
             await cluster.stop()

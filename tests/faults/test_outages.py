@@ -39,7 +39,7 @@ async def test_while_it_is_down_logging_in_is_a_503_page(
     await registered_and_logged_in(outage.server)
     await outage.down()
     _, refused = await login_attempt(outage.server)
-    assert_unavailable_page(refused, outage.page_says, outage.answer_within)
+    assert_unavailable_page(refused, outage.login_page_says, outage.answer_within)
 
 
 async def test_once_it_is_back_logins_work_again_on_every_worker_without_an_app_restart(

@@ -56,7 +56,7 @@ from ..live_server import LiveServer
 from ..test_scale_out import two_instances
 from ..test_server import Visitor
 
-KINDS: Final = ("GET /login", "POST /login", "GET /profile", "POST /logout")
+KINDS: Final = ("GET /login", "POST /login", "GET /profile", "POST /logout", "GET /logout")
 NAME_DIGITS: Final = 5
 NAME_PREFIX: Final = "load-user-"
 MAX_USERS: Final = 10**NAME_DIGITS - 1
@@ -270,6 +270,7 @@ class LoadUser(Visitor):
             logged_out = await self.request("POST", "/logout",
                                             data={"csrf_token": csrf_from(page.text)})
         self.expect(logged_out, 303, "/logout")
+        self.expect(await self.request("GET", "/logout"), 200)  # shows "You are logged out."
         if self.cookie is not None:
             self.report.unexpected.add(f"logout left {self.account.username} a session cookie")
             raise CycleFailedError

@@ -20,7 +20,7 @@ from quart_app.sessions import get_store
 from quart_app.users import User
 from quart_app.users import get_store as get_users
 
-from ..conftest import PASSWORD, log_in, replay
+from ..conftest import PASSWORD, AuthActions, log_in, replay
 from .test_backends import on_backend
 
 FLOOD = 30
@@ -164,3 +164,18 @@ async def test_the_sessions_page_shows_twenty_a_page(
     assert 'href="/sessions?page=2" rel="next"' in first
     assert 'href="/sessions?page=1" rel="prev"' in second
     assert "25 sessions, page 1 of 2" in first
+
+
+async def test_logging_out_is_never_refused_by_the_limit_on_new_sessions(
+    app: Quart, alice: User,
+) -> None:
+    add_write_view(app)
+    for _ in range(LIMIT):
+        await app.test_client().get("/remember")
+    assert (await app.test_client().get("/remember")).status_code == 429
+    auth = AuthActions(app.test_client())
+    await log_in(app, auth.client, alice)
+    logged_out = await auth.logout()  # its "You are logged out." replaces the login's record
+    assert logged_out.status_code == 303
+    assert "You are logged out." in await (await auth.client.get("/logout")).get_data(
+        as_text=True)
