@@ -57,7 +57,7 @@ def _cookie(app: Quart, policy: SessionPolicy, admit_new: Admission) -> SessionB
 
 
 def _server_side(app: Quart, policy: SessionPolicy, admit_new: Admission,
-                 store: RedisStore | MemoryStore) -> SessionBackend:
+                 store: SessionStore) -> SessionBackend:
     return ServerSideSessionInterface(
         store, policy, max_bytes=app.config["SESSION_MAX_BYTES"],
         max_per_user=app.config["SESSION_MAX_PER_USER"], admit_new=admit_new)

@@ -133,20 +133,19 @@ class ServerSideSessionInterface(SessionInterface):
         if not session or not (session.modified or session.session_id is None):
             session.modified = False
             return
-        record = self._encode(session)
-        if len(record.encode()) > self.max_bytes:
-            raise SessionTooLargeError(
-                f"the session record would be {len(record.encode())} bytes, over "
-                f"SESSION_MAX_BYTES ({self.max_bytes}); keep less in the session")
         user_id = session.get(USER_ID)
         expires_at = self.policy.expires_at(session)
-        if session.session_id is not None and await self.store.save(
-                session.session_id, record, user_id, expires_at, must_create=False):
+        if session.session_id is None:
+            await self._create(session, expires_at)
+        elif await self.store.save(session.session_id, self._record(session), user_id,
+                                   expires_at, must_create=False):
             session.cookie = CookieAction.SET
-        elif session.session_id is not None and user_id is not None:
+        elif user_id is not None:
             log.info("session ended elsewhere while this request was in flight")
             session.forget_id()
-        else:
+        else:  # a visitor's record expired meanwhile: kept anew, as the record it replaces
+            session.session_id = None
+            session.replaced_record = True
             await self._create(session, expires_at)
         session.modified = False
 
@@ -157,33 +156,44 @@ class ServerSideSessionInterface(SessionInterface):
         record it came from, so it costs the store nothing new and is never
         refused by the per-address limit.
         """
-        user_id = session.get(USER_ID)
-        if user_id is not None:
-            await self._make_room(user_id)
-        elif not session.replaced_record:
-            await self.admit_new(request.remote_addr)
         session.meta = {
             "created": int(time.time()),
             "user_agent": request.headers.get("User-Agent", "")[:MAX_USER_AGENT],
             "address": request.remote_addr or "",
         }
+        record = self._record(session)
+        user_id = session.get(USER_ID)
+        if user_id is not None:
+            await self._make_room(user_id)
+        elif not session.replaced_record:
+            await self.admit_new(request.remote_addr)
         session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
-        while not await self.store.save(session_id, self._encode(session), user_id,
+        while not await self.store.save(session_id, record, user_id,
                                         expires_at, must_create=True):
             session_id = secrets.token_urlsafe(SESSION_ID_BYTES)  # a 2**-256 event
         session.session_id = session_id
         session.cookie = CookieAction.SET
 
     async def _make_room(self, user_id: int) -> None:
-        """End the least recently active logins past ``max_per_user - 1``, for a new one."""
-        stored = await self._stored(user_id)
+        """End the least recently active logins past ``max_per_user - 1``, for a new one.
+
+        Only a user at the bound pays for reading their records; any other
+        login costs one look at the index.
+        """
+        session_ids = await self.store.user_session_ids(user_id)
+        if len(session_ids) < self.max_per_user:
+            return
+        stored = await self._stored(user_id, session_ids)
         for session_id, _ in stored[self.max_per_user - 1:]:
             await self.store.delete(session_id)
 
-    async def _stored(self, user_id: int) -> list[tuple[str, dict[str, Any]]]:
-        """A user's live records, most recently active first."""
+    async def _stored(self, user_id: int,
+                      session_ids: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """A user's live records (of ``session_ids`` when already read), most recent first."""
         found = []
-        for session_id in await self.store.user_session_ids(user_id):
+        if session_ids is None:
+            session_ids = await self.store.user_session_ids(user_id)
+        for session_id in session_ids:
             record = await self.store.load(session_id)
             decoded = _decode(record) if record is not None else None
             if decoded is not None:
@@ -273,8 +283,15 @@ class ServerSideSessionInterface(SessionInterface):
             response.set_cookie(name, session.session_id,
                                 expires=self.get_expiration_time(app, session), **attributes)
 
-    def _encode(self, session: ServerSideSession) -> str:
-        return SERIALIZER.dumps({"data": dict(session), "meta": session.meta})
+    def _record(self, session: ServerSideSession) -> str:
+        """The record as stored, refused past ``max_bytes`` (its metadata counts too)."""
+        record = SERIALIZER.dumps({"data": dict(session), "meta": session.meta})
+        size = len(record.encode())
+        if size > self.max_bytes:
+            raise SessionTooLargeError(
+                f"the session record would be {size} bytes, over "
+                f"SESSION_MAX_BYTES ({self.max_bytes}); keep less in the session")
+        return record
 
 
 def _decode(record: str) -> dict[str, Any] | None:

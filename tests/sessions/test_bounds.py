@@ -179,3 +179,16 @@ async def test_logging_out_is_never_refused_by_the_limit_on_new_sessions(
     assert logged_out.status_code == 303
     assert "You are logged out." in await (await auth.client.get("/logout")).get_data(
         as_text=True)
+
+
+async def test_the_size_bound_counts_the_whole_stored_record_metadata_included(
+    app: Quart,
+) -> None:
+    @app.get("/nearly-full")
+    async def nearly_full() -> str:
+        session["note"] = "x" * (MAX_BYTES - 150)  # fits alone, not with the device and address
+        return "kept"
+
+    response = await app.test_client().get("/nearly-full", headers={"User-Agent": "A" * 300})
+    assert response.status_code == 500
+    assert await records(app) == {}
