@@ -83,15 +83,20 @@ async def test_deleting_the_account_says_so_on_the_logged_out_page(
     await shown_once_then_gone(auth.client, page, "/logout", "Account deleted.")
 
 
+async def revoke_listed(auth: AuthActions, row: re.Pattern[str], which: str) -> Any:
+    """Press "Log out" on the /sessions row that ``row`` finds, like a person."""
+    listing = await (await auth.client.get("/sessions")).get_data(as_text=True)
+    found = row.search(listing)
+    assert found, f"{which} is not listed"
+    return await auth.client.post(f"/sessions/{found['handle']}/revoke",
+                                  form={"csrf_token": csrf_from(listing)})
+
+
 @on_redis
 async def test_ending_another_session_says_so(app: Quart, auth: AuthActions, user: User) -> None:
     await log_in(app, app.test_client(), user)
     await log_in(app, auth.client, user)
-    listing = await (await auth.client.get("/sessions")).get_data(as_text=True)
-    other = OTHER_SESSION.search(listing)
-    assert other, "the other session is not listed"
-    response = await auth.client.post(f"/sessions/{other['handle']}/revoke",
-                                      form={"csrf_token": csrf_from(listing)})
+    response = await revoke_listed(auth, OTHER_SESSION, "the other session")
     page = await follow(auth.client, response, "/sessions")
     await shown_once_then_gone(auth.client, page, "/sessions", "Session ended.")
 
@@ -101,11 +106,7 @@ async def test_ending_this_session_from_the_list_says_so_on_the_logged_out_page(
     app: Quart, auth: AuthActions, user: User
 ) -> None:
     await log_in(app, auth.client, user)
-    listing = await (await auth.client.get("/sessions")).get_data(as_text=True)
-    this = THIS_SESSION.search(listing)
-    assert this, "this session is not listed"
-    response = await auth.client.post(f"/sessions/{this['handle']}/revoke",
-                                      form={"csrf_token": csrf_from(listing)})
+    response = await revoke_listed(auth, THIS_SESSION, "this session")
     page = await follow(auth.client, response, "/logout")
     assert "<h1>You are logged out</h1>" in page
     await shown_once_then_gone(auth.client, page, "/logout", "Session ended.")

@@ -1,9 +1,9 @@
 """The theme in a real Chromium: chosen on /preferences, applied by the stylesheet alone."""
 
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from ..live_server import LiveServer
 from .conftest import Person
@@ -21,6 +21,13 @@ async def background(page: Page) -> Any:
     return await page.evaluate("getComputedStyle(document.body).backgroundColor")
 
 
+async def person_on(browser: Browser, server: LiveServer,
+                    scheme: Literal["light", "dark"]) -> tuple[BrowserContext, Person]:
+    """A new browser window whose device prefers ``scheme``, and the person using it."""
+    context = await browser.new_context(base_url=server.url, color_scheme=scheme)
+    return context, Person(await context.new_page())
+
+
 async def choose(page: Page, theme: str) -> None:
     """Tick a theme on /preferences and press Save, like a person."""
     if not page.url.endswith("/preferences"):
@@ -33,8 +40,7 @@ async def choose(page: Page, theme: str) -> None:
 async def test_dark_chosen_before_login_stays_after_it(
     browser: Browser, server: LiveServer
 ) -> None:
-    context = await browser.new_context(base_url=server.url, color_scheme="light")
-    person = Person(await context.new_page())
+    context, person = await person_on(browser, server, "light")
     page = person.page
     await page.goto("/login")
     assert await background(page) == LIGHT
@@ -52,8 +58,7 @@ async def test_dark_chosen_before_login_stays_after_it(
 async def test_light_and_system_override_and_follow_a_dark_device(
     browser: Browser, server: LiveServer
 ) -> None:
-    context = await browser.new_context(base_url=server.url, color_scheme="dark")
-    person = Person(await context.new_page())
+    context, person = await person_on(browser, server, "dark")
     page = person.page
     await person.log_in()
     await expect(page.get_by_role("heading", name="Hello, alice")).to_be_visible()
