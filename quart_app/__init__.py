@@ -43,7 +43,7 @@ BEFORE_REQUEST: Final[Sequence[Callable[[], Awaitable[None]]]] = (
     security.check_host,              # unknown Host → 400
     sessions.raise_open_failure,      # the store failed at open → 503
     csrf.protect,                     # unsafe methods: fetch metadata, then the token
-    identity.load_logged_in_user,     # the user and the session version
+    identity.load_current_user,       # the user and the session version (memoised)
 )
 # The view runs; then, in this order:
 AFTER_REQUEST: Final[Sequence[Callable[[ResponseTypes], Awaitable[ResponseTypes]]]] = (

@@ -7,7 +7,8 @@ record carries the event, the user id where one is known, the client address
 and ``session``: a keyed hash of the session's secret, so lines about one
 session can be joined while the secret itself, a bearer credential, can be
 neither read back nor replayed. A password, a cookie or a raw session id never
-reaches a record.
+reaches a record. No verb writes here: the log subscribes, once, to the signals
+identity's verbs send (``events``), from a page or from the operator's CLI.
 
 The text form (``AUDIT_LOG_FORMAT = "text"``) is ``key=value`` pairs after the
 app's usual log prefix; ``"json"`` writes one JSON object per line, and nothing
@@ -20,10 +21,12 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from enum import StrEnum
+from functools import partial
 from typing import Final
 
-from quart import Quart, current_app, request
+from quart import Quart, current_app, has_request_context, request
+
+from .events import SIGNALS, Event, Value
 
 AUDIT_LOGGER: Final = "quart_app.audit"
 FORMATS: Final = ("text", "json")
@@ -32,25 +35,6 @@ REFERENCE_CONTEXT: Final = b"quart_app audit log: session reference"
 REFERENCE_LENGTH: Final = 16
 
 log = logging.getLogger(AUDIT_LOGGER)
-
-type Value = str | int | bool | None
-
-
-class Event(StrEnum):
-    """What happened: the ``event`` field of every audit record."""
-
-    LOGIN_SUCCEEDED = "login.succeeded"
-    LOGIN_FAILED = "login.failed"
-    LOGIN_THROTTLED = "login.throttled"
-    LOGOUT = "logout"
-    REGISTERED = "account.registered"
-    PASSWORD_CHANGED = "password.changed"  # noqa: S105 - an event name
-    PASSWORD_CONFIRMATION_FAILED = "password.confirmation_failed"  # noqa: S105 - an event name
-    ACCOUNT_DELETED = "account.deleted"
-    SESSION_REVOKED = "session.revoked"
-    OTHER_SESSIONS_ENDED = "sessions.others_ended"
-    SESSION_REFUSED = "session.refused"
-
 
 WARNINGS: Final = frozenset({Event.LOGIN_FAILED, Event.LOGIN_THROTTLED,
                              Event.PASSWORD_CONFIRMATION_FAILED})
@@ -74,14 +58,26 @@ def session_reference(secret: str | None) -> str | None:
     return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()[:REFERENCE_LENGTH]
 
 
-def record(event: Event, *, user_id: int | None = None, session: str | None = None,
-           **details: Value) -> None:
-    """Write one audit line for ``event`` in this request; ``session`` is a reference."""
-    fields: dict[str, Value] = {"event": str(event), "user_id": user_id, "session": session,
-                                "remote": request.remote_addr, **details}
+def write(event: Event, sender: Quart, *, user_id: int | None = None,
+          session: str | None = None, **details: Value) -> None:
+    """Write one audit line for an event identity announced; ``session`` is a reference.
+
+    In a request the client's address is added; outside one the verb was
+    run by the operator's CLI, and the record says ``actor=cli``.
+    """
+    in_request = has_request_context()
+    fields: dict[str, Value] = {
+        "event": str(event), "user_id": user_id, "session": session,
+        "remote": request.remote_addr if in_request else None,
+        "actor": None if in_request else "cli", **details,
+    }
     present: dict[str, Value] = {k: v for k, v in fields.items() if v is not None}
     level = logging.WARNING if event in WARNINGS else logging.INFO
     log.log(level, "%s", as_text(present), extra={"audit": present})
+
+
+for _event, _signal in SIGNALS.items():  # subscribed once per process, for every app
+    _signal.connect(partial(write, _event), weak=False)
 
 
 def as_text(fields: dict[str, Value]) -> str:

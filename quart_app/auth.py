@@ -16,8 +16,6 @@ from quart import (
     request,
 )
 
-from . import audit
-from .audit import Event
 from .csrf import harmless_without_login
 from .identity import (
     authenticate,
@@ -25,14 +23,14 @@ from .identity import (
     login_required,
     login_user,
     logout_user,
+    register_account,
     session_times,
 )
 from .passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
 from .passwords import password_problem
 from .security import safe_next
 from .templating import render
-from .throttle import get_throttle
-from .users import UsernameTakenError, get_store, username_problem
+from .users import UsernameTakenError, username_problem
 
 bp = Blueprint("auth", __name__)
 
@@ -80,7 +78,6 @@ async def login() -> ResponseReturnValue:
         return await render_login(400, LOGIN_TOO_LONG, "", target)
     user = await authenticate(username, password)
     if user is None:
-        audit.record(Event.LOGIN_FAILED, account=_loggable_name(username))
         return await render_login(401, LOGIN_FAILED, username, target)
     await login_user(user, remember="remember" in form)
     return redirect(target or "/profile", 303)
@@ -141,17 +138,8 @@ async def register() -> ResponseReturnValue:
         error = PASSWORDS_DIFFER
     if error is not None:
         return render("register.html", error=error, username=username), 400
-    guard = get_throttle()
-    await guard.registration_attempt(request.remote_addr)
     try:
-        async with guard.registration_made(request.remote_addr):
-            user = await get_store().create(username, password)
+        await register_account(username, password)
     except UsernameTakenError:
         return render("register.html", error=NAME_TAKEN, username=username), 409
-    audit.record(Event.REGISTERED, user_id=user.id)
     return redirect("/login?registered", 303)
-
-
-def _loggable_name(username: str) -> str | None:
-    """Log a typed name only if it could be a username, never a misplaced password."""
-    return username if username_problem(username) is None else None

@@ -1,4 +1,8 @@
-"""Operator commands: ``quart --app quart_app users …`` and ``quart --app quart_app db init``."""
+"""Operator commands: ``quart --app quart_app users …``, ``sessions …`` and ``db init``.
+
+Every change goes through the same ``identity`` verbs as the pages, so it ends
+the same sessions and is audited the same way (with ``actor=cli``).
+"""
 
 import asyncio
 import sys
@@ -79,7 +83,7 @@ def create_user(info: ScriptInfo, username: str, password_stdin: bool) -> None:
 
     async def create(store: UserStore) -> User:
         try:
-            return await store.create(username, password)
+            return await identity.create_account(username, password)
         except UsernameTakenError:
             raise click.ClickException(f"user {username!r} already exists") from None
 
@@ -172,7 +176,7 @@ def revoke_sessions(info: ScriptInfo, username: str, handle: str | None) -> None
         if user is None:
             raise click.ClickException(f"no user {username!r}")
         if handle is not None:
-            if await backend.end_user_session(user.id, handle) is None:
+            if not await identity.end_user_session(user, handle):
                 raise click.ClickException(f"no session {handle!r} of {username}")
             return f"ended session {handle} of {username}"
         ended = await identity.end_every_session(user)

@@ -4,7 +4,7 @@ import contextlib
 import logging
 from typing import Final
 
-from quart import Quart, ResponseReturnValue, g, request
+from quart import Quart, ResponseReturnValue, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import (
     HTTPException,
@@ -13,9 +13,7 @@ from werkzeug.exceptions import (
     TooManyRequests,
 )
 
-from . import audit
-from .audit import Event
-from .identity import load_logged_in_user
+from .identity import forget_user, load_current_user
 from .passwords import HashingBusyError
 from .sessions import SessionStoreUnavailableError, SessionThrottledError, SessionTooLargeError
 from .templating import render
@@ -50,9 +48,9 @@ def init_app(app: Quart) -> None:
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> ResponseReturnValue:
-        if "user" not in g:  # refused before the user was loaded (host check, CSRF)
-            with contextlib.suppress(*DATABASE_ERRORS, SessionStoreUnavailableError):
-                await load_logged_in_user()
+        # Memoised: loads only for a request refused before its user was (host check, CSRF).
+        with contextlib.suppress(*DATABASE_ERRORS, SessionStoreUnavailableError):
+            await load_current_user()
         headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
         return render("error.html", error=error), error.code or 500, headers
 
@@ -74,7 +72,7 @@ def init_app(app: Quart) -> None:
     @app.errorhandler(SessionStoreUnavailableError)
     async def session_store_down(error: SessionStoreUnavailableError) -> ResponseReturnValue:
         log.error("session store unavailable: %s", error)
-        g.user = None
+        forget_user()
         return await unavailable(SESSION_STORE_DOWN, RETRY_AFTER_SECONDS)
 
     @app.errorhandler(ThrottleStoreUnavailableError)
@@ -89,8 +87,6 @@ def init_app(app: Quart) -> None:
 
     @app.errorhandler(LoginThrottledError)
     async def throttled(error: LoginThrottledError) -> ResponseReturnValue:
-        audit.record(Event.LOGIN_THROTTLED, path=request.path, limits=",".join(error.limits),
-                     retry_after=error.retry_after)
         description = f"Too many attempts. Try again in {wait_in_words(error.retry_after)}."
         page = render("error.html", error=TooManyRequests(description))
         return page, 429, {"Retry-After": str(error.retry_after)}

@@ -5,23 +5,30 @@ have them, so views never touch session internals. ``login_user`` cycles the
 session (Django's ``cycle_key``: a new id, the visitor's own data kept, the
 old record deleted: a ``clear()`` alone would keep the id and reopen session
 fixation); ``logout_user`` ends it and everything in it. The backend applies
-the lifetimes when it opens the session; ``load_logged_in_user`` runs before
-every request and is the only place that turns a session into a user: it
-checks that the user still exists and the user's session version.
+the lifetimes when it opens the session; ``load_current_user`` is the only
+place that turns a session into a user, once per request (memoised: the
+request path asks first, error pages ask again for free): it checks that the
+user still exists and the user's session version.
+
+Each verb announces what it did as an ``events`` signal (the audit log
+subscribes); the operator's CLI calls the same verbs as the pages.
 """
 
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final, NamedTuple
 from urllib.parse import urlencode
 
 from quart import ResponseReturnValue, g, redirect, request
 
-from . import audit, csrf, throttle
-from .audit import Event
+from . import csrf, throttle
+from .audit import session_reference
+from .events import Event, emit
 from .sessions import current_session, get_backend, get_policy
 from .sessions.policy import CSRF_TOKEN, STARTED, USER_ID, VERSION, Verdict
-from .users import User, get_store
+from .throttle import LoginThrottledError
+from .users import User, get_store, username_problem
 
 WRONG_PASSWORD: Final = "That is not your current password."  # noqa: S105 - a message
 
@@ -43,7 +50,12 @@ def session_times() -> SessionTimes:
 
 
 def current_user() -> User | None:
-    """The logged-in user of this request, or None for an anonymous visitor."""
+    """The logged-in user of this request, or None for an anonymous visitor.
+
+    Synchronous for views and templates: the request path has already
+    awaited ``load_current_user``; before that (a request refused early)
+    nobody is logged in.
+    """
     user: User | None = g.get("user")
     return user
 
@@ -63,7 +75,18 @@ def login_required(view: View) -> View:
 
 def _reference() -> str | None:
     """This request's session as the audit log names it."""
-    return audit.session_reference(get_backend().secret(current_session()))
+    return session_reference(get_backend().secret(current_session()))
+
+
+@contextlib.asynccontextmanager
+async def _announcing_throttle() -> AsyncIterator[None]:
+    """Announce a throttled attempt (login, confirmation, registration) and let it go on up."""
+    try:
+        yield
+    except LoginThrottledError as error:
+        emit(Event.LOGIN_THROTTLED, path=request.path, limits=",".join(error.limits),
+             retry_after=error.retry_after)
+        raise
 
 
 async def login_user(user: User, *, remember: bool) -> None:
@@ -74,8 +97,7 @@ async def login_user(user: User, *, remember: bool) -> None:
     it, whose data is none of this user's business.
     """
     await _start_session(user, remember=remember)
-    audit.record(Event.LOGIN_SUCCEEDED, user_id=user.id, session=_reference(),
-                 remember=remember)
+    emit(Event.LOGIN_SUCCEEDED, user_id=user.id, session=_reference(), remember=remember)
 
 
 async def _start_session(user: User, *, remember: bool) -> None:
@@ -94,7 +116,7 @@ async def logout_user() -> None:
     reference = _reference()
     await _end_session()
     if user is not None:
-        audit.record(Event.LOGOUT, user_id=user.id, session=reference)
+        emit(Event.LOGOUT, user_id=user.id, session=reference)
 
 
 async def _end_session() -> None:
@@ -112,13 +134,39 @@ async def authenticate(username: str, password: str) -> User | None:
     account's count, and a refusal by the full hashing queue or a database
     outage takes the attempt back (no password was tried). The throttle stands
     here, not in the user store, so the operator's CLI is never locked out.
+    A failure is announced with the typed name only if it could be a
+    username, never a password typed into the wrong field.
     """
     guard = throttle.get_throttle()
-    await guard.login_attempt(username, request.remote_addr)
+    async with _announcing_throttle():
+        await guard.login_attempt(username, request.remote_addr)
     async with guard.login_checked(username, request.remote_addr):
         user = await get_store().authenticate(username, password)
-    if user is not None:
-        await guard.login_succeeded(username)
+    if user is None:
+        emit(Event.LOGIN_FAILED,
+             account=username if username_problem(username) is None else None)
+        return None
+    await guard.login_succeeded(username)
+    return user
+
+
+async def register_account(username: str, password: str) -> User:
+    """Create an account from the registration page, throttled per client address.
+
+    Raises ``UsernameTakenError``; a refusal by the hashing queue gives the
+    attempt back, as at login.
+    """
+    guard = throttle.get_throttle()
+    async with _announcing_throttle():
+        await guard.registration_attempt(request.remote_addr)
+    async with guard.registration_made(request.remote_addr):
+        return await create_account(username, password)
+
+
+async def create_account(username: str, password: str) -> User:
+    """Create an account (the page's ``register`` and the CLI's ``users create``)."""
+    user = await get_store().create(username, password)
+    emit(Event.REGISTERED, user_id=user.id)
     return user
 
 
@@ -135,14 +183,15 @@ async def confirm_password(user: User, password: str, *, action: str) -> bool:
     """
     guard = throttle.get_throttle()
     secret = get_backend().secret(current_session())
-    await guard.confirmation_attempt(user.username, secret, request.remote_addr)
+    async with _announcing_throttle():
+        await guard.confirmation_attempt(user.username, secret, request.remote_addr)
     async with guard.confirmation_checked(user.username, secret, request.remote_addr):
         confirmed = await get_store().authenticate(user.username, password) is not None
     if confirmed:
         await guard.confirmation_succeeded(secret)
         return True
-    audit.record(Event.PASSWORD_CONFIRMATION_FAILED, user_id=user.id, session=_reference(),
-                 action=action)
+    emit(Event.PASSWORD_CONFIRMATION_FAILED, user_id=user.id, session=_reference(),
+         action=action)
     return False
 
 
@@ -162,27 +211,30 @@ async def end_other_sessions(user: User) -> User:
         return user
     current[VERSION] = bumped.session_version
     g.user = bumped
-    audit.record(Event.OTHER_SESSIONS_ENDED, user_id=user.id, session=_reference(),
-                 ended=ended, session_version=bumped.session_version)
+    emit(Event.OTHER_SESSIONS_ENDED, user_id=user.id, session=_reference(), ended=ended,
+         session_version=bumped.session_version)
     return bumped
 
 
 async def revoke_session(user: User, handle: str) -> bool:
     """End one of the user's own sessions by its public handle; False if it is not theirs."""
-    backend = get_backend()
-    if handle == backend.handle(current_session()):
+    if handle == get_backend().handle(current_session()):
         await logout_user()
         return True
-    ended = await backend.end_user_session(user.id, handle)
+    return await end_user_session(user, handle, by=_reference())
+
+
+async def end_user_session(user: User, handle: str, *, by: str | None = None) -> bool:
+    """End one session of a user by its handle (the page, or the CLI without ``by``)."""
+    ended = await get_backend().end_user_session(user.id, handle)
     if ended is None:
         return False
-    audit.record(Event.SESSION_REVOKED, user_id=user.id,
-                 session=audit.session_reference(ended), by=_reference())
+    emit(Event.SESSION_REVOKED, user_id=user.id, session=session_reference(ended), by=by)
     return True
 
 
-async def set_password(username: str, new_password: str) -> User | None:
-    """Set a password and end every session of that user (the page and the CLI alike).
+async def _replace_password(username: str, new_password: str) -> User | None:
+    """Set a password and end every session of that user, kept or in signed cookies.
 
     The user store bumps the session version (signed cookies end); the
     backend deletes the kept sessions, so none stays listed.
@@ -193,8 +245,15 @@ async def set_password(username: str, new_password: str) -> User | None:
     return updated
 
 
-async def remove_account(username: str) -> User | None:
-    """Delete an account and every session it has kept; the user, or None if unknown."""
+async def set_password(username: str, new_password: str) -> User | None:
+    """The operator's password reset: every session of that user ends; None if unknown."""
+    updated = await _replace_password(username, new_password)
+    if updated is not None:
+        emit(Event.PASSWORD_CHANGED, user_id=updated.id)
+    return updated
+
+
+async def _remove_account(username: str) -> User | None:
     users = get_store()
     user = await users.find(username)
     if user is None or not await users.delete(username):
@@ -203,41 +262,66 @@ async def remove_account(username: str) -> User | None:
     return user
 
 
+async def remove_account(username: str) -> User | None:
+    """The operator's deletion of an account and every session it has kept; None if unknown."""
+    user = await _remove_account(username)
+    if user is not None:
+        emit(Event.ACCOUNT_DELETED, user_id=user.id)
+    return user
+
+
 async def end_every_session(user: User) -> int:
     """End all of a user's sessions, kept or in signed cookies; how many kept ones ended."""
     ended = await get_backend().end_user_sessions(user.id)
-    await get_store().bump_session_version(user.id)
+    bumped = await get_store().bump_session_version(user.id)
+    emit(Event.ALL_SESSIONS_ENDED, user_id=user.id, ended=ended,
+         session_version=None if bumped is None else bumped.session_version)
     return ended
 
 
 async def change_password(user: User, new_password: str) -> None:
     """Set a new password: every session of the user ends, this one goes on under a new id."""
-    updated = await set_password(user.username, new_password)
+    updated = await _replace_password(user.username, new_password)
     if updated is None:
         await logout_user()
         return
     previous = _reference()
     await _start_session(updated, remember=current_session().permanent)
-    audit.record(Event.PASSWORD_CHANGED, user_id=user.id, session=_reference(),
-                 previous=previous)
+    emit(Event.PASSWORD_CHANGED, user_id=user.id, session=_reference(), previous=previous)
 
 
 async def delete_account(user: User) -> None:
     """Remove the account and every session of it, and log this browser out."""
-    await remove_account(user.username)
+    await _remove_account(user.username)
     reference = _reference()
     await _end_session()
-    audit.record(Event.ACCOUNT_DELETED, user_id=user.id, session=reference)
+    emit(Event.ACCOUNT_DELETED, user_id=user.id, session=reference)
 
 
-async def load_logged_in_user() -> None:
+def forget_user() -> None:
+    """Treat the rest of this request as anonymous (its session could not be checked)."""
+    g.user = None
+
+
+async def load_current_user() -> None:
+    """Decide this request's user once; ``current_user()`` then answers from memory.
+
+    The request path calls it for every request; an error page refused
+    before that (host check, CSRF) calls it too, and a load that failed
+    (an outage) is not tried again: the request stays anonymous.
+    """
+    if "user" not in g:
+        g.user = None
+        await _load_user()
+
+
+async def _load_user() -> None:
     """Accept the session's login only while its user exists with the same session version.
 
     A session carrying a newer version than this worker's cached user means
     the cache is stale (another worker changed the password a moment ago),
     not that the session is revoked: the user is read again before deciding.
     """
-    g.user = None
     if request.endpoint == "static":
         return
     current = current_session()
@@ -253,7 +337,7 @@ async def load_logged_in_user() -> None:
     if user is None or user.session_version != current[VERSION]:
         user_id, reference = current[USER_ID], _reference()
         await _end_session()
-        audit.record(Event.SESSION_REFUSED, user_id=user_id, session=reference, reason="revoked")
+        emit(Event.SESSION_REFUSED, user_id=user_id, session=reference, reason="revoked")
         return
     g.user = user
 
@@ -263,6 +347,6 @@ def _audit_refusal(verdict: Verdict, refused: dict[str, object]) -> None:
     if USER_ID not in refused and verdict is not Verdict.MALFORMED:
         return
     secret = get_backend().secret(current_session()) or refused.get(CSRF_TOKEN)
-    audit.record(Event.SESSION_REFUSED, user_id=None,
-                 session=audit.session_reference(secret if isinstance(secret, str) else None),
-                 reason=verdict.name.lower())
+    emit(Event.SESSION_REFUSED, user_id=None,
+         session=session_reference(secret if isinstance(secret, str) else None),
+         reason=verdict.name.lower())

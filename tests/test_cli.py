@@ -1,6 +1,7 @@
 """The operator's ``quart users …`` and ``quart db init`` commands."""
 
 import asyncio
+import logging
 import os
 import stat
 import subprocess
@@ -234,3 +235,53 @@ async def test_set_password_and_delete_remove_the_users_stored_records(
         assert store is not None
         assert [await store.load(cookie) for cookie in cookies] == [None, None]
         assert await store.user_session_ids(alice.id) == []
+
+
+# --- the operator's actions are audited like the pages' ---------------------------------------
+
+def cli_audit_records(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The audit records the commands wrote."""
+    return [record.audit for record in caplog.records  # type: ignore[attr-defined]
+            if record.name == "quart_app.audit"]
+
+
+@pytest.mark.parametrize(("command", "stdin", "event"), [
+    (("users", "create", "bob", "--password-stdin"), PASSWORD, "account.registered"),
+    (("users", "set-password", "alice", "--password-stdin"), "a brand new passphrase",
+     "password.changed"),
+    (("users", "delete", "alice"), None, "account.deleted"),
+    (("sessions", "revoke", "alice"), None, "sessions.all_ended"),
+])
+def test_each_account_command_writes_one_audit_record_with_actor_cli(
+    quart_cli: Any, caplog: pytest.LogCaptureFixture, command: tuple[str, ...],
+    stdin: str | None, event: str,
+) -> None:
+    quart_cli("users", "create", "alice", "--password-stdin", stdin=PASSWORD)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="quart_app.audit"):
+        result = quart_cli(*command, stdin=stdin)
+    assert result.exit_code == 0, result.output
+    [record] = cli_audit_records(caplog)
+    assert record["event"] == event
+    assert record["actor"] == "cli"
+    assert record["user_id"] == (2 if command[2] == "bob" else 1)
+    assert "remote" not in record
+
+
+async def test_revoking_one_session_from_the_cli_is_audited_with_actor_cli(
+    redis_config: dict[str, Any], caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = create_app(redis_config)
+    async with app.test_app(), app.app_context():
+        alice = await get_store().create("alice", PASSWORD)
+        cookie = await log_in(app, app.test_client(), alice)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="quart_app.audit"):
+            result = await run_cli_in_thread(redis_config, "sessions", "revoke", "alice",
+                                             handle_of(cookie))
+    assert result.exit_code == 0, result.output
+    [record] = cli_audit_records(caplog)
+    assert record["event"] == "session.revoked"
+    assert record["actor"] == "cli"
+    assert record["user_id"] == alice.id
+    assert len(record["session"]) == 16

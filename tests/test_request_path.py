@@ -12,7 +12,7 @@ from quart_app.http_guard import RequestGuard
 def test_the_before_request_steps_run_in_the_documented_order(app: Quart) -> None:
     assert app.before_request_funcs[None] == [
         security.check_host, sessions.raise_open_failure, csrf.protect,
-        identity.load_logged_in_user,
+        identity.load_current_user,
     ]
 
 
