@@ -1,20 +1,20 @@
 """Start-up: where settings come from, and refusal of bad values with one clear line."""
 
+import itertools
 import os
-import re
 import stat
 import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from argon2 import Type
 from quart import session
 
 from quart_app import create_app
-from quart_app.config import DEFAULTS, ConfigError
+from quart_app.config import DEFAULTS, NOT_OFFERED, SETTINGS, ConfigError, Setting, markdown_table
 
 from .conftest import SECRET_KEY, set_cookie_headers
 
@@ -114,6 +114,9 @@ def test_hashing_defaults_to_rfc_9106_low_memory(config: dict[str, Any]) -> None
         ("MAX_CONTENT_LENGTH", "big", ">= 0"),
         ("MAX_CONTENT_LENGTH", -5, ">= 0"),
         ("SESSION_COOKIE_NAME", "", "non-empty"),
+        ("SESSION_COOKIE_PATH", "app", "a path starting with /"),
+        ("SESSION_COOKIE_PATH", None, "a path starting with /"),
+        ("SESSION_COOKIE_DOMAIN", 42, "a domain name, or null for none"),
         ("TRUSTED_HOSTS", [], "at least one"),
         ("TRUSTED_HOSTS", 42, "list of host names"),
         ("PROXY_FIX_HOPS", -1, ">= 0"),
@@ -274,22 +277,86 @@ def test_reauth_max_age_is_refused_because_account_changes_always_ask_for_the_pa
     assert "\n" not in str(refused.value)
 
 
-def readme_configuration_keys() -> set[str]:
-    """The keys the README's configuration table documents (``/ `_X`` rows expanded)."""
+# One value each row of SETTINGS refuses, whatever the rest of the configuration: a new row
+# fails test_every_setting_refuses_a_bad_value until it has one here.
+REFUSED: Final[dict[str, object]] = {
+    "SECRET_KEY": "short",
+    "SECRET_KEY_FALLBACKS": 7,
+    "SESSION_BACKEND": "memcached",
+    "REDIS_URL": "http://127.0.0.1:6379",
+    "SESSION_KEY_PREFIX": "",
+    "DATABASE_URL": "mysql://db/users",
+    "PERMANENT_SESSION_LIFETIME": 0,
+    "SESSION_IDLE_TIMEOUT": -5,
+    "SESSION_ABSOLUTE_TIMEOUT": "a month",
+    "REGISTRATION_ENABLED": "yes",
+    "USER_CACHE_TTL": 3600,
+    "TRUSTED_HOSTS": [],
+    "PROXY_FIX_HOPS": -1,
+    "SESSION_COOKIE_NAME": "",
+    "SESSION_COOKIE_SECURE": 1,
+    "SESSION_COOKIE_HTTPONLY": "true",
+    "SESSION_COOKIE_SAMESITE": "lax",
+    "SESSION_COOKIE_PATH": "app",
+    "SESSION_COOKIE_DOMAIN": 42,
+    "SESSION_REFRESH_EACH_REQUEST": 0,
+    "SESSION_MAX_BYTES": 0,
+    "SESSION_MAX_PER_USER": 0,
+    "SESSION_NEW_PER_ADDRESS": "many",
+    "MAX_CONTENT_LENGTH": 0,
+    "PASSWORD_HASH_PARAMETERS": "strong",
+    "PASSWORD_HASH_CONCURRENCY": 0,
+    "PASSWORD_HASH_QUEUE": -1,
+    "AUDIT_LOG_FORMAT": "syslog",
+    "LOGIN_THROTTLE": "strict",
+}
+
+# What a row's check needs from other keys to apply at all.
+ALONGSIDE: Final[dict[str, dict[str, object]]] = {"REDIS_URL": {"SESSION_BACKEND": "redis"}}
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda setting: setting.key)
+def test_every_setting_refuses_a_bad_value(config: dict[str, Any], setting: Setting) -> None:
+    """No key goes unvalidated (MAX_CONTENT_LENGTH once did): each row refuses, naming itself."""
+    assert setting.key in REFUSED, f"add a value that {setting.key} refuses to REFUSED"
+    with pytest.raises(ConfigError) as refused:
+        create_app({**config, **ALONGSIDE.get(setting.key, {}),
+                    setting.key: REFUSED[setting.key]})
+    assert refused.value.key == setting.key
+    assert "\n" not in str(refused.value)
+
+
+def test_each_key_is_one_row() -> None:
+    keys = [setting.key for setting in SETTINGS]
+    assert len(keys) == len(set(keys)) == len(DEFAULTS)
+    assert not set(keys) & set(NOT_OFFERED)
+    assert set(REFUSED) == set(keys)
+
+
+def test_redis_url_is_only_checked_for_the_redis_backend(config: dict[str, Any]) -> None:
+    app = create_app({**config, "SESSION_BACKEND": "cookie", "REDIS_URL": 6379})
+    assert app.config["REDIS_URL"] == 6379
+
+
+def test_a_refused_start_leaves_the_instance_folder_alone(tmp_path: Path) -> None:
+    """The default database and the generated key are placed only once every row has passed."""
+    with pytest.raises(ConfigError, match="LOGIN_THROTTLE"):
+        create_app({"LOGIN_THROTTLE": "strict"})
+    assert not (tmp_path / "instance").exists()
+
+
+def readme_configuration_table() -> str:
+    """The table in the README's "Configuration" section, from its header to its last row."""
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme[readme.index("## Configuration"):]
-    section = section[:section.index("\n## ", 1)]
-    keys: set[str] = set()
-    for row in section.splitlines():
-        if not row.startswith("| `"):
-            continue
-        cell = row.split("|")[1]
-        full = re.findall(r"`([A-Z][A-Z_]+)`", cell)
-        keys.update(full)
-        keys.update(f"{full[0].rsplit('_', 1)[0]}_{suffix}"
-                    for suffix in re.findall(r"`_([A-Z]+)`", cell))
-    return keys
+    section = readme[readme.index("\n## Configuration\n"):]
+    lines = section[:section.index("\n## ", 1)].splitlines()
+    table = lines[lines.index("| key | default | meaning |"):]
+    return "\n".join(itertools.takewhile(lambda line: line.startswith("|"), table)) + "\n"
 
 
-def test_the_readme_documents_exactly_the_keys_there_are() -> None:
-    assert readme_configuration_keys() == set(DEFAULTS)
+def test_the_readme_table_is_rendered_from_the_settings() -> None:
+    expected = markdown_table()
+    assert readme_configuration_table() == expected, (
+        "README.md's configuration table differs from quart_app.config.SETTINGS; "
+        f"replace it with:\n\n{expected}"
+    )
