@@ -19,11 +19,15 @@ is only found by using it. A timeout is not retried: the server may
 have run the command, and a creation run twice would report a
 collision that never happened. No ``health_check_interval``: the
 retry already covers stale connections without a PING per idle call.
+
+``RedisBacked`` is what every store kept in Redis shares: the client, its Lua
+scripts, and the key layout under ``SESSION_KEY_PREFIX`` (``{prefix}s:{id}``
+records, ``{prefix}u:{user id}`` indexes, ``{prefix}throttle:{counter}``).
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
 
 from quart import Quart
@@ -99,6 +103,54 @@ class BoundedRedis:
         if self._client is None:
             raise RuntimeError("open() was not awaited")
         return self._client
+
+
+class RedisBacked:
+    """The base of a store kept in Redis: a few atomic calls, the rest is here once.
+
+    A subclass names its Lua ``SCRIPTS`` (registered at ``open``), the
+    ``UNAVAILABLE`` error its failures become, and its keys through ``key``.
+    """
+
+    SCRIPTS: ClassVar[Mapping[str, str]] = {}
+    UNAVAILABLE: ClassVar[type[Exception]]
+
+    def __init__(self, redis: BoundedRedis | str, prefix: str, *, timeout: float = 1.0) -> None:
+        """``redis``: the app's shared client, or a URL for a client of this store's own."""
+        self.prefix = prefix
+        self._redis = redis if isinstance(redis, BoundedRedis) else BoundedRedis(
+            redis, timeout=timeout)
+        self.timeout = self._redis.timeout
+        self._scripts: dict[str, AsyncScript] = {}
+
+    def key(self, kind: str, name: str | int) -> str:
+        """``{prefix}{kind}:{name}``: every key the app writes, so apps sharing Redis never meet."""
+        return f"{self.prefix}{kind}:{name}"
+
+    async def open(self) -> None:
+        """Open the client (Redis may still be down: calls then fail as outages) and scripts."""
+        await self._redis.open()
+        self._scripts = {name: self._redis.register_script(source)
+                         for name, source in self.SCRIPTS.items()}
+
+    async def close(self) -> None:
+        """Let go of the client; the last store to close it closes its pool."""
+        await self._redis.close()
+
+    async def ping(self) -> None:
+        """``PING``: raise this store's unavailable error unless Redis answers (health checks)."""
+        await self.call(lambda c: c.ping())
+
+    def script(self, name: str) -> AsyncScript:
+        """One of ``SCRIPTS``, ready to run once the store is open."""
+        script = self._scripts.get(name)
+        if script is None:
+            raise RuntimeError(f"{type(self).__name__}.open() was not awaited")
+        return script
+
+    async def call(self, operation: Callable[[Redis], Awaitable[Any]]) -> Any:
+        """Run one bounded operation; any failure is this store's ``UNAVAILABLE`` error."""
+        return await self._redis.call(operation, self.UNAVAILABLE)
 
 
 def init_app(app: Quart) -> None:

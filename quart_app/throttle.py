@@ -44,17 +44,16 @@ import math
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import ClassVar, Final, Protocol
 
 from quart import Quart, current_app
-from redis.commands.core import AsyncScript
 from sqlalchemy import Executable, Table, and_, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .passwords import HashingBusyError
 from .redis_client import EXTENSION_KEY as REDIS_EXTENSION_KEY
-from .redis_client import BoundedRedis, shared_client
+from .redis_client import RedisBacked, shared_client
 from .sessions import SessionThrottledError
 from .users import DATABASE_ERRORS, UserStore, login_failures_table, username_key
 from .users import EXTENSION_KEY as USERS_EXTENSION_KEY
@@ -254,61 +253,35 @@ return result
 """
 
 
-class RedisThrottleStore:
+class RedisThrottleStore(RedisBacked):
     """Counters in Redis under ``{prefix}throttle:``: ``INCR`` and a TTL of one window.
 
     One Lua script per attempt counts every key at once, so no crash leaves a
     counter without its expiry; Redis forgets a counter when its window ends.
     Calls are bounded like the session store's and fail as
-    ``SessionStoreUnavailableError`` (a 503 page).
+    ``ThrottleStoreUnavailableError`` (a 503 page that says logging in is paused).
     """
 
-    def __init__(self, redis: BoundedRedis | str, prefix: str, *, timeout: float = 1.0) -> None:
-        """``redis``: the app's shared client, or a URL for a client of this store's own."""
-        self.prefix = prefix
-        self._redis = redis if isinstance(redis, BoundedRedis) else BoundedRedis(
-            redis, timeout=timeout)
-        self._hit: AsyncScript | None = None
-        self._give_back: AsyncScript | None = None
+    SCRIPTS: ClassVar = {"hit": _HIT, "give_back": _GIVE_BACK}
+    UNAVAILABLE = ThrottleStoreUnavailableError
 
     async def hit(self, counters: Sequence[tuple[str, int]]) -> list[Count]:
         """Run the script once for all the counters."""
-        script = self._hit
-        if script is None:
-            raise RuntimeError("RedisThrottleStore.open() was not awaited")
-        keys = [self.prefix + key for key, _ in counters]
+        script = self.script("hit")
+        keys = [self.key("throttle", key) for key, _ in counters]
         windows = [window for _, window in counters]
-        flat = await self._redis.call(lambda c: script(keys=keys, args=windows, client=c),
-                                      ThrottleStoreUnavailableError)
+        flat = await self.call(lambda c: script(keys=keys, args=windows, client=c))
         return [Count(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     async def reset(self, key: str) -> None:
         """Delete the counter."""
-        await self._redis.call(lambda c: c.delete(self.prefix + key),
-                               ThrottleStoreUnavailableError)
+        await self.call(lambda c: c.delete(self.key("throttle", key)))
 
     async def give_back(self, keys: Sequence[str]) -> None:
         """Run the script once for all the counters (``DECR`` keeps the key's TTL)."""
-        script = self._give_back
-        if script is None:
-            raise RuntimeError("RedisThrottleStore.open() was not awaited")
-        names = [self.prefix + key for key in keys]
-        await self._redis.call(lambda c: script(keys=names, client=c),
-                               ThrottleStoreUnavailableError)
-
-    async def ping(self) -> None:
-        """``PING`` on the shared client, failing as ``ThrottleStoreUnavailableError``."""
-        await self._redis.call(lambda c: c.ping(), ThrottleStoreUnavailableError)
-
-    async def open(self) -> None:
-        """Create the client; Redis may still be down (attempts then get a 503)."""
-        await self._redis.open()
-        self._hit = self._redis.register_script(_HIT)
-        self._give_back = self._redis.register_script(_GIVE_BACK)
-
-    async def close(self) -> None:
-        """Close the connection pool."""
-        await self._redis.close()
+        script = self.script("give_back")
+        names = [self.key("throttle", key) for key in keys]
+        await self.call(lambda c: script(keys=names, client=c))
 
 
 class Throttle:
@@ -470,8 +443,7 @@ def init_app(app: Quart) -> None:
     """Keep the counters beside the sessions (Redis) or the users (SQL); tie them to serving."""
     store: ThrottleStore
     if REDIS_EXTENSION_KEY in app.extensions:  # the sessions' Redis: one client for both
-        store = RedisThrottleStore(shared_client(app),
-                                   app.config["SESSION_KEY_PREFIX"] + "throttle:")
+        store = RedisThrottleStore(shared_client(app), app.config["SESSION_KEY_PREFIX"])
     else:
         users = app.extensions[USERS_EXTENSION_KEY]
         assert isinstance(users, UserStore)

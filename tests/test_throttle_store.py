@@ -34,7 +34,7 @@ async def open_store(kind: str, tmp_path: Path) -> AsyncIterator[ThrottleStore]:
     """An open, empty ``ThrottleStore`` of each kind (the SQL ones with the user schema)."""
     if kind == "redis":
         async with fresh_redis_prefix() as (url, prefix):
-            redis_store = RedisThrottleStore(url, prefix + "throttle:")
+            redis_store = RedisThrottleStore(url, prefix)
             await redis_store.open()
             try:
                 yield redis_store
@@ -65,7 +65,7 @@ async def throttle_store(request: pytest.FixtureRequest,
 async def redis_ttl(store: RedisThrottleStore, key: str) -> int:
     admin = Redis.from_url(TEST_REDIS_URL, decode_responses=True)
     try:
-        return int(await admin.ttl(store.prefix + key))
+        return int(await admin.ttl(f"{store.prefix}throttle:{key}"))
     finally:
         await admin.aclose()
 
@@ -73,7 +73,7 @@ async def redis_ttl(store: RedisThrottleStore, key: str) -> int:
 async def set_redis_ttl(store: RedisThrottleStore, key: str, seconds: int) -> None:
     admin = Redis.from_url(TEST_REDIS_URL, decode_responses=True)
     try:
-        assert await admin.expire(store.prefix + key, seconds)
+        assert await admin.expire(f"{store.prefix}throttle:{key}", seconds)
     finally:
         await admin.aclose()
 

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
+from .store import SessionStoreBase
+
 DEFAULT_MAX_RECORDS: Final = 100_000
 
 
@@ -21,7 +23,7 @@ class _Entry:
     expires_at: int
 
 
-class MemoryStore:
+class MemoryStore(SessionStoreBase):
     """``SessionStore`` in a dict, judged by ``time.time()`` so tests can move the clock.
 
     A record is alive while ``time.time() < expires_at``; once the clock
@@ -61,23 +63,10 @@ class MemoryStore:
         entry = self._records.get(session_id)
         return None if entry is None else entry.record
 
-    async def save(self, session_id: str, record: str, user_id: int | None, expires_at: int,
-                   *, must_create: bool) -> bool:
-        """Create (``must_create``) or update a record; see ``SessionStore.save``.
-
-        A session whose ``expires_at`` is not in the future is never stored:
-        an update deletes the record and returns False (the session has
-        ended, as if it had expired), and a creation raises ``ValueError``,
-        because callers read False from a creation as an id collision and
-        would retry forever with new ids.
-        """
-        now = time.time()
+    async def write(self, session_id: str, record: str, user_id: int | None, expires_at: int,
+                    now: float, *, must_create: bool) -> bool:
+        """Create (``must_create``) or update a live record; see ``SessionStore.save``."""
         self._drop_expired(now)
-        if expires_at <= now:
-            if must_create:
-                raise ValueError(f"a new session must expire in the future, not at {expires_at}")
-            self._remove(session_id)
-            return False
         existing = self._records.get(session_id)
         if (existing is not None) == must_create:
             return False  # an id in use for a creation, or a vanished record for an update

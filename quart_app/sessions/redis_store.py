@@ -18,14 +18,10 @@ declare, and a user's keys are not co-located in one hash slot.
 """
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import ClassVar, Final
 
-from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
-
-from ..redis_client import OPERATION_TIMEOUT, BoundedRedis
-from .store import SessionStoreUnavailableError
+from ..redis_client import OPERATION_TIMEOUT, RedisBacked
+from .store import SessionStoreBase, SessionStoreUnavailableError
 
 __all__ = ["OPERATION_TIMEOUT", "RedisStore"]
 
@@ -70,7 +66,7 @@ return deleted
 """
 
 
-class RedisStore:
+class RedisStore(RedisBacked, SessionStoreBase):
     """``SessionStore`` on Redis, where every failure is ``SessionStoreUnavailableError``.
 
     Every call is bounded as ``redis_client.BoundedRedis`` describes (1 s
@@ -78,54 +74,19 @@ class RedisStore:
     error, ``OPERATION_TIMEOUT`` over the whole call).
     """
 
-    def __init__(self, redis: BoundedRedis | str, prefix: str, *, timeout: float = 1.0) -> None:
-        """``redis``: the app's shared client, or a URL for a client of this store's own."""
-        self.prefix = prefix
-        self._redis = redis if isinstance(redis, BoundedRedis) else BoundedRedis(
-            redis, timeout=timeout)
-        self.timeout = self._redis.timeout
-        self._save: AsyncScript | None = None
-        self._live_ids: AsyncScript | None = None
-        self._delete_user: AsyncScript | None = None
-
-    async def open(self) -> None:
-        """Create the client inside the serving loop; connections open on first use.
-
-        Redis being down at start-up is therefore not fatal: the app starts,
-        answers 503 where it needs sessions, and recovers when Redis does.
-        """
-        await self._redis.open()
-        self._save = self._redis.register_script(_SAVE)
-        self._live_ids = self._redis.register_script(_LIVE_IDS)
-        self._delete_user = self._redis.register_script(_DELETE_USER)
-
-    async def close(self) -> None:
-        """Close the connection pool at shutdown."""
-        await self._redis.close()
+    SCRIPTS: ClassVar = {"save": _SAVE, "live_ids": _LIVE_IDS, "delete_user": _DELETE_USER}
+    UNAVAILABLE = SessionStoreUnavailableError
 
     async def load(self, session_id: str) -> str | None:
         """The record, or None when unknown or expired (Redis expires it); never creates one."""
-        record: str | None = await self._call(lambda c: c.get(self._record_key(session_id)))
+        record: str | None = await self.call(lambda c: c.get(self._record_key(session_id)))
         return record
 
-    async def save(self, session_id: str, record: str, user_id: int | None, expires_at: int,
-                   *, must_create: bool) -> bool:
-        """Create (``SET NX``) or update (``SET XX``) a record and index it, atomically.
-
-        A session whose ``expires_at`` is not in the future is never stored:
-        an update deletes the record and returns False (the session has
-        ended, as if it had expired), and a creation raises ``ValueError``,
-        because callers read False from a creation as an id collision and
-        would retry forever with new ids.
-        """
-        now = time.time()
-        if expires_at <= now:
-            if must_create:
-                raise ValueError(f"a new session must expire in the future, not at {expires_at}")
-            await self.delete(session_id)
-            return False
-        script = self._script(self._save)
-        written = await self._call(lambda c: script(
+    async def write(self, session_id: str, record: str, user_id: int | None, expires_at: int,
+                    now: float, *, must_create: bool) -> bool:
+        """Create (``SET NX``) or update (``SET XX``) a record and index it, atomically."""
+        script = self.script("save")
+        written = await self.call(lambda c: script(
             keys=[self._record_key(session_id),
                   *([] if user_id is None else [self._index_key(user_id)])],
             args=[record, expires_at, repr(now), session_id, "NX" if must_create else "XX"],
@@ -135,7 +96,7 @@ class RedisStore:
 
     async def delete(self, session_id: str) -> None:
         """Remove one record (logout, rotation); its index entry goes lazily."""
-        await self._call(lambda c: c.delete(self._record_key(session_id)))
+        await self.call(lambda c: c.delete(self._record_key(session_id)))
 
     async def user_session_ids(self, user_id: int) -> list[str]:
         """One user's live session ids, sorted; expired and deleted ones leave the index.
@@ -143,8 +104,8 @@ class RedisStore:
         ``now`` is the app's clock, not Redis's, so index expiry agrees with
         the session policy (and with a test's moved clock).
         """
-        script = self._script(self._live_ids)
-        live: list[str] = await self._call(lambda c: script(
+        script = self.script("live_ids")
+        live: list[str] = await self.call(lambda c: script(
             keys=[self._index_key(user_id)], args=[repr(time.time()), self._record_key("")],
             client=c,
         ))
@@ -152,28 +113,14 @@ class RedisStore:
 
     async def delete_user_sessions(self, user_id: int) -> int:
         """End every session of one user in one atomic step; returns how many existed."""
-        script = self._script(self._delete_user)
-        deleted = await self._call(lambda c: script(
+        script = self.script("delete_user")
+        deleted = await self.call(lambda c: script(
             keys=[self._index_key(user_id)], args=[self._record_key("")], client=c,
         ))
         return int(deleted)
 
-    async def ping(self) -> None:
-        """Raise ``SessionStoreUnavailableError`` unless Redis answers, for health checks."""
-        await self._call(lambda c: c.ping())
-
     def _record_key(self, session_id: str) -> str:
-        return f"{self.prefix}s:{session_id}"
+        return self.key("s", session_id)
 
     def _index_key(self, user_id: int) -> str:
-        return f"{self.prefix}u:{user_id}"
-
-    @staticmethod
-    def _script(script: AsyncScript | None) -> AsyncScript:
-        if script is None:
-            raise RuntimeError("RedisStore.open() was not awaited")
-        return script
-
-    async def _call(self, operation: Callable[[Redis], Awaitable[Any]]) -> Any:
-        """Run one Redis operation, bounded; any failure is ``SessionStoreUnavailableError``."""
-        return await self._redis.call(operation, SessionStoreUnavailableError)
+        return self.key("u", user_id)

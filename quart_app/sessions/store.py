@@ -8,8 +8,13 @@ flight. Records are opaque strings here; serialising them is the session
 interface's job. Every store keeps an index of each user's session ids so
 one user's sessions can be listed and ended together; anonymous records
 are in no index.
+
+``SessionStoreBase`` keeps the rules every store shares, as Flask-Session's
+server-side interface does, so an implementation is its atomic primitives.
 """
 
+import time
+from abc import ABC, abstractmethod
 from typing import Final, Protocol
 
 # 32 random bytes from ``secrets``, base64url without padding: 256 bits.
@@ -65,3 +70,34 @@ class SessionStore(Protocol):
     async def close(self) -> None:
         """Release connections at shutdown."""
         ...
+
+
+class SessionStoreBase(ABC):
+    """The shared rule of ``save``: a record whose time is up is never stored."""
+
+    async def save(self, session_id: str, record: str, user_id: int | None, expires_at: int,
+                   *, must_create: bool) -> bool:
+        """``SessionStore.save``, refusing an ``expires_at`` that is not in the future.
+
+        An update then deletes the record and returns False (the session has
+        ended, as if it had expired); a creation raises ``ValueError``,
+        because callers read False from a creation as an id collision and
+        would retry forever with new ids.
+        """
+        now = time.time()
+        if expires_at <= now:
+            if must_create:
+                raise ValueError(f"a new session must expire in the future, not at {expires_at}")
+            await self.delete(session_id)
+            return False
+        return await self.write(session_id, record, user_id, expires_at, now,
+                                must_create=must_create)
+
+    @abstractmethod
+    async def write(self, session_id: str, record: str, user_id: int | None, expires_at: int,
+                    now: float, *, must_create: bool) -> bool:
+        """The store's atomic create-or-update of a live record, as ``save`` describes it."""
+
+    @abstractmethod
+    async def delete(self, session_id: str) -> None:
+        """Remove one record; a missing one is not an error."""
