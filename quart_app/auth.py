@@ -30,7 +30,7 @@ from .passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
 from .passwords import password_problem
 from .security import safe_next
 from .templating import render
-from .users import UsernameTakenError, username_problem
+from .users import USERNAME_MAX_LENGTH, UsernameTakenError, username_problem
 
 bp = Blueprint("auth", __name__)
 
@@ -40,7 +40,6 @@ LOGIN_TOO_LONG: Final = "That username or password is longer than any account al
 PASSWORDS_DIFFER: Final = "The two passwords do not match."
 NAME_TAKEN: Final = "That username is taken. Choose another one."
 LOGGED_OUT: Final = "You are logged out."
-MAX_USERNAME_LENGTH: Final = 64
 
 @bp.get("/")
 async def index() -> ResponseReturnValue:
@@ -74,7 +73,7 @@ async def login() -> ResponseReturnValue:
     target = safe_next(form.get("next"))
     if not username or not password:
         return await render_login(400, LOGIN_INCOMPLETE, username, target)
-    if len(username) > MAX_USERNAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+    if len(username) > USERNAME_MAX_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
         return await render_login(400, LOGIN_TOO_LONG, "", target)
     user = await authenticate(username, password)
     if user is None:

@@ -19,6 +19,9 @@ from quart import current_app
 from quart.templating import Environment
 
 from .identity import current_user
+from .passwords import MAX_LENGTH as PASSWORD_MAX_LENGTH
+from .passwords import MIN_LENGTH as PASSWORD_MIN_LENGTH
+from .users import USERNAME_FORM_PATTERN, USERNAME_MAX_LENGTH
 
 if TYPE_CHECKING:
     from quart import Quart
@@ -60,8 +63,13 @@ def iso_time(timestamp: int) -> str:
 
 
 def init_app(app: "Quart") -> None:
-    """Register the filters; give every template ``current_user()`` and the stylesheet's URL."""
+    """Register the filters; give every template ``current_user()``, the stylesheet's URL
+    and the input ``limits`` the server enforces, so a form's attributes never disagree."""
     app.jinja_env.filters["utc_time"] = utc_time
     app.jinja_env.filters["iso_time"] = iso_time
     app.jinja_env.globals["current_user"] = current_user
     app.jinja_env.globals["stylesheet"] = f"{app.static_url_path}/style.css"
+    app.jinja_env.globals["limits"] = {
+        "username_max": USERNAME_MAX_LENGTH, "username_pattern": USERNAME_FORM_PATTERN,
+        "password_min": PASSWORD_MIN_LENGTH, "password_max": PASSWORD_MAX_LENGTH,
+    }

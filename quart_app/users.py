@@ -37,7 +37,11 @@ from sqlalchemy.schema import CreateTable
 from .passwords import PasswordHasher
 from .user_cache import UserCache
 
-USERNAME_PATTERN: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# A username's limits, written once: the database column, the pages' checks and the forms'
+# ``maxlength`` and ``pattern`` attributes (given to templates as ``limits``) all read them.
+USERNAME_MAX_LENGTH: Final = 64
+USERNAME_FORM_PATTERN: Final = rf"[A-Za-z0-9._\-]{{1,{USERNAME_MAX_LENGTH}}}"
+USERNAME_PATTERN: Final = re.compile(USERNAME_FORM_PATTERN)
 EXTENSION_KEY: Final = "quart_app.users"
 SCHEMA_LOCK: Final = 0x71756172  # any constant; "quar"
 # Seconds asyncpg waits to connect, and for each statement, before a database that does not
@@ -57,8 +61,8 @@ users_table = Table(
     "users",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("username", String(64), nullable=False),
-    Column("username_key", String(64), nullable=False, unique=True),
+    Column("username", String(USERNAME_MAX_LENGTH), nullable=False),
+    Column("username_key", String(USERNAME_MAX_LENGTH), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("session_version", Integer, nullable=False, server_default=text("1")),
     Column("created_at", BigInteger, nullable=False),
@@ -91,7 +95,8 @@ class UsernameTakenError(Exception):
 def username_problem(username: str) -> str | None:
     """Say what is wrong with a new username, or None; a safe set keeps names unambiguous."""
     if not USERNAME_PATTERN.fullmatch(username):
-        return "Username must be 1 to 64 characters: letters, digits, '.', '_' or '-'."
+        return (f"Username must be 1 to {USERNAME_MAX_LENGTH} characters: letters, digits, "
+                "'.', '_' or '-'.")
     return None
 
 

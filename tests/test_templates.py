@@ -120,3 +120,36 @@ async def test_every_page_of_a_logged_in_user_has_a_log_out_button(
     assert all(form.method == "post" and form.buttons == 1 for form in log_out)
     assert all(any(i.get("name") == "csrf_token" and i.get("value") for i in form.inputs)
                for form in log_out)
+
+
+async def test_every_password_field_takes_at_most_the_128_characters_the_server_accepts(
+    password_page: Markup,
+) -> None:
+    assert {field.get("maxlength") for field in password_page.password_fields()} == {"128"}
+
+
+async def test_a_new_password_field_asks_for_the_12_characters_the_server_requires(
+    password_page: Markup,
+) -> None:
+    new = [f for f in password_page.password_fields() if f.get("autocomplete") == "new-password"]
+    assert all(field.get("minlength") == "12" for field in new)
+
+
+@pytest.mark.parametrize("path", ["/login", "/register"])
+async def test_the_username_field_takes_the_64_characters_the_server_accepts(
+    app: Quart, client: Client, user: User, path: str,
+) -> None:
+    page = await markup(app, client, user, path, logged_in=False)
+    [name] = [i for i in page.inputs if i.get("name") == "username"]
+    assert name.get("maxlength") == "64"
+
+
+async def test_the_registration_form_says_and_checks_what_a_username_may_be(
+    app: Quart, client: Client, user: User,
+) -> None:
+    page = await markup(app, client, user, "/register", logged_in=False)
+    [name] = [i for i in page.inputs if i.get("name") == "username"]
+    assert name.get("pattern") == r"[A-Za-z0-9._\-]{1,64}"
+    text = await (await client.get("/register")).get_data(as_text=True)
+    assert "Up to 64 letters, digits, dots, dashes or underscores." in text
+    assert "12 to 128 characters." in text

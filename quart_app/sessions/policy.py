@@ -23,6 +23,8 @@ from typing import Any, Final
 
 from quart.sessions import SessionMixin
 
+from ..users import USERNAME_MAX_LENGTH
+
 USER_ID: Final = "_user_id"
 USERNAME: Final = "_username"
 VERSION: Final = "_version"
@@ -40,7 +42,6 @@ RESERVED: Final = BOOKKEEPING | frozenset(LOGIN_KEYS)
 ACTIVITY_RESOLUTION: Final = 60
 # Ids and versions are SQL INTEGER columns (32-bit on PostgreSQL).
 MAX_ID: Final = 2**31 - 1
-MAX_USERNAME_LENGTH: Final = 64
 # Machines behind one load balancer may disagree on the time by this much.
 CLOCK_SKEW: Final = 60
 
@@ -179,6 +180,6 @@ def _login_well_formed(session: SessionMixin) -> bool:
     return (
         _is_whole(session.get(USER_ID), 1, MAX_ID)
         and _is_whole(session.get(VERSION), 1, MAX_ID)
-        and isinstance(name, str) and 0 < len(name) <= MAX_USERNAME_LENGTH
+        and isinstance(name, str) and 0 < len(name) <= USERNAME_MAX_LENGTH
         and isinstance(session.get(CSRF_TOKEN), str)
     )
