@@ -45,7 +45,7 @@ HASH_COSTS: Final = ("time_cost", "memory_cost", "parallelism")
 OWASP_MIN_MEMORY_KIB: Final = 19 * 1024
 OWASP_MIN_TIME_COST: Final = 2
 SAMESITE_VALUES: Final = ("Lax", "Strict", "None")
-THROTTLE_KINDS: Final = ("account", "address")
+THROTTLE_KINDS: Final = ("account", "address", "registration")
 MAX_THROTTLE_WINDOW: Final = 24 * 3600
 ASVS_MAX_FAILURES_PER_HOUR: Final = 100
 ASYNC_DRIVERS: Final = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
@@ -295,13 +295,15 @@ def _audit_format(key: str, value: object, _context: Context) -> str:
 
 
 def _login_throttle(key: str, value: object, context: Context) -> dict[str, tuple[int, int]]:
-    """Failures allowed per account and per address, each ``[count, window seconds]``.
+    """Attempts allowed per account, per address and registrations per address, each
+    ``[count, window seconds]``.
 
     A key left out keeps its default. An account limit that could let more than
     ASVS 4.0.3 2.2.1's 100 failed logins an hour through is refused outside tests:
     fixed windows allow ``count * (ceil(3600 / window) + 1)`` in the worst hour.
     """
-    shape = 'must be like {"account": [10, 900], "address": [100, 900]}'
+    shape = ('must be like {"account": [10, 900], "address": [100, 900], '
+             '"registration": [20, 3600]}')
     if not isinstance(value, Mapping) or not set(value) <= set(THROTTLE_KINDS):
         raise ConfigError(key, f"{shape}, got {value!r}")
     limits = {}
@@ -421,11 +423,16 @@ SETTINGS: Final[tuple[Setting, ...]] = (
             "with `Retry-After: 2`"),
     Setting("AUDIT_LOG_FORMAT", "text", _audit_format, "`text`",
             "`text` or `json`: how the audit log (see “Security model”) is written"),
-    Setting("LOGIN_THROTTLE", {"account": [10, 900], "address": [100, 900]}, _login_throttle,
-            '`{"account": [10, 900], "address": [100, 900]}`',
-            "login attempts allowed per typed account name and per client address, each "
-            "`[attempts, window seconds]` (a fixed window, at most a day); a key left out keeps "
-            "its default. Past either: 429 with `Retry-After`, no hash computed (see “Login "
+    Setting("LOGIN_THROTTLE",
+            {"account": [10, 900], "address": [100, 900], "registration": [20, 3600]},
+            _login_throttle,
+            '`{"account": [10, 900], "address": [100, 900], "registration": [20, 3600]}`',
+            "failed logins allowed per typed account name and per client address, and "
+            "registrations per client address, each `[attempts, window seconds]` (a fixed "
+            "window, at most a day); a key left out keeps its default. A successful login "
+            "does not count against its address, so the people behind one office or carrier "
+            "address do not use up each other's logins. Past a limit: 429 with `Retry-After` "
+            "and a page saying which limit and how long, no hash computed (see “Login "
             "throttling”). The account pages' password confirmations count apart: half the "
             "account limit per session (rounded up), the account limit for all of an "
             "account's sessions together, in the same window. Stricter than ASVS 4.0.3's 2.2.1 "

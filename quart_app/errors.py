@@ -17,7 +17,16 @@ from .identity import forget_user, load_current_user
 from .passwords import HashingBusyError
 from .sessions import SessionStoreUnavailableError, SessionThrottledError, SessionTooLargeError
 from .templating import render
-from .throttle import LoginThrottledError, ThrottleStoreUnavailableError, wait_in_words
+from .throttle import (
+    ACCOUNT,
+    ADDRESS,
+    CONFIRM_ACCOUNT,
+    CONFIRM_SESSION,
+    REGISTRATION,
+    LoginThrottledError,
+    ThrottleStoreUnavailableError,
+    wait_in_words,
+)
 from .users import DATABASE_ERRORS, QUERY_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -32,6 +41,16 @@ THROTTLE_STORE_DOWN: Final = (
     "Logging in is paused: the service that counts login attempts is not answering. "
     "Please try again in a moment."
 )
+# What a 429 says, by the limit that was reached: what happened, to what, and for how long.
+THROTTLED: Final = {
+    ACCOUNT: "Too many failed logins for this account. Logging in to it is paused for {wait}; "
+             "then the right password works again.",
+    ADDRESS: "Too many failed logins from your network. Logging in from it is paused for "
+             "{wait}.",
+    REGISTRATION: "Too many new accounts from your network. Try again in {wait}.",
+    CONFIRM_SESSION: "Too many wrong passwords in this session. Try again in {wait}.",
+    CONFIRM_ACCOUNT: "Too many wrong passwords for this account. Try again in {wait}.",
+}
 HASHING_BUSY: Final = (
     "Too many people are logging in right now. Please try again in a moment."
 )
@@ -87,7 +106,8 @@ def init_app(app: Quart) -> None:
 
     @app.errorhandler(LoginThrottledError)
     async def throttled(error: LoginThrottledError) -> ResponseReturnValue:
-        description = f"Too many attempts. Try again in {wait_in_words(error.retry_after)}."
+        wait = wait_in_words(error.retry_after)
+        description = THROTTLED.get(error.limits[0], THROTTLED[ADDRESS]).format(wait=wait)
         page = render("error.html", error=TooManyRequests(description))
         return page, 429, {"Retry-After": str(error.retry_after)}
 

@@ -146,7 +146,7 @@ async def authenticate(username: str, password: str) -> User | None:
         emit(Event.LOGIN_FAILED,
              account=username if username_problem(username) is None else None)
         return None
-    await guard.login_succeeded(username)
+    await guard.login_succeeded(username, request.remote_addr)
     return user
 
 

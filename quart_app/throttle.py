@@ -12,11 +12,11 @@ throttle is also cheap to hit. The address is counted first: a client past
 its limit adds no counter for each new name it types, and the SQL store
 deletes the rows of ended windows, so the counters kept are bounded by the
 rate allowed times the window, as Redis keys are by their TTL. A successful
-login clears the account's count (not the address's: one address may serve
-many people, and counting its successes too keeps a proxy from hiding a
-guesser behind real logins).
-Registrations count against the address, since each costs a hash and its
-409 answer tells whether a name is taken.
+login clears the account's count and takes its own attempt back from the
+address's: one address may serve a whole office or a carrier's customers,
+whose ordinary logins must not lock each other out, while every failure
+still counts. Registrations count against an address limit of their own,
+since each costs a hash and its 409 answer tells whether a name is taken.
 
 The current password typed again on the account pages
 (``identity.confirm_password``) is not a login: it counts against the
@@ -62,6 +62,7 @@ EXTENSION_KEY: Final = "quart_app.throttle"
 ACCOUNT: Final = "account"
 ADDRESS: Final = "address"
 NEW_SESSION: Final = "new-session"
+REGISTRATION: Final = "registration"
 CONFIRM_SESSION: Final = "confirm-session"
 CONFIRM_ACCOUNT: Final = "confirm-account"
 # The SQL store deletes the rows of ended windows at most this often (seconds).
@@ -292,6 +293,7 @@ class Throttle:
         self.account = limits[ACCOUNT]
         self.address = limits[ADDRESS]
         self.new_session = limits[NEW_SESSION]
+        self.registration = limits[REGISTRATION]
         # A logged-in session's password confirmations: half the login form's allowance per
         # session, the form's allowance per account for all of its sessions together.
         self.confirm_session = Limit(math.ceil(self.account.attempts / 2), self.account.window)
@@ -337,7 +339,7 @@ class Throttle:
 
     async def registration_attempt(self, address: str | None) -> None:
         """Count a registration before its hash; raise ``LoginThrottledError`` past the limit."""
-        await self._count([(ADDRESS, self.address_key(address), self.address)])
+        await self._count([(REGISTRATION, self.registration_key(address), self.registration)])
 
     async def session_created(self, address: str | None) -> None:
         """Count a new anonymous server-side session; raise ``SessionThrottledError`` past it.
@@ -350,9 +352,11 @@ class Throttle:
         if count.count > self.new_session.attempts:
             raise SessionThrottledError(max(1, count.resets_in))
 
-    async def login_succeeded(self, username: str) -> None:
-        """The account's owner is back: their earlier typos no longer count."""
+    async def login_succeeded(self, username: str, address: str | None) -> None:
+        """The account's owner is back: their earlier typos no longer count, and this login
+        is taken back from the address (only failures use up a shared address's allowance)."""
         await self.store.reset(self.account_key(username))
+        await self.store.give_back([self.address_key(address)])
 
     def login_checked(self, username: str, address: str | None,
                       ) -> contextlib.AbstractAsyncContextManager[None]:
@@ -367,7 +371,7 @@ class Throttle:
     def registration_made(self, address: str | None,
                           ) -> contextlib.AbstractAsyncContextManager[None]:
         """Around a counted registration: un-count it if it could not be made."""
-        return self._given_back([self.address_key(address)])
+        return self._given_back([self.registration_key(address)])
 
     @contextlib.asynccontextmanager
     async def _given_back(self, keys: list[str]) -> AsyncIterator[None]:
@@ -384,6 +388,10 @@ class Throttle:
     def confirmation_account_key(self, username: str) -> str:
         """``confirm-account:`` and the HMAC of the name, as for logins."""
         return f"{CONFIRM_ACCOUNT}:{self._keyed(username_key(username))}"
+
+    def registration_key(self, address: str | None) -> str:
+        """``registration:`` and the address as ``address_key`` counts it."""
+        return f"{REGISTRATION}:{self.address_key(address)}"
 
     def session_key(self, session_secret: str) -> str:
         """``confirm-session:`` and an HMAC of the session's secret (never the secret)."""

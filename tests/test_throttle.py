@@ -69,7 +69,8 @@ async def test_over_the_account_limit_is_429_with_retry_after_and_the_wait_in_wo
     assert refused.status_code == 429
     assert refused.headers["Retry-After"] == "840"
     body = await refused.get_data(as_text=True)
-    assert "Try again in 14 minutes." in body
+    assert ("Too many failed logins for this account. Logging in to it is paused for "
+            "14 minutes; then the right password works again.") in body
     assert "<h1>Too Many Requests</h1>" in body  # the site's error page
 
 
@@ -93,7 +94,7 @@ async def test_a_login_refused_by_the_full_hashing_queue_is_not_counted(
     assert (await auth.login("alice", WRONG)).status_code == 429
 
 
-@pytest.mark.config(LOGIN_THROTTLE={"address": [2, 900]}, PASSWORD_HASH_QUEUE=0)
+@pytest.mark.config(LOGIN_THROTTLE={"registration": [2, 3600]}, PASSWORD_HASH_QUEUE=0)
 async def test_a_registration_refused_by_the_full_hashing_queue_is_not_counted(
     auth: AuthActions, store: UserStore,
 ) -> None:
@@ -135,6 +136,16 @@ async def test_the_address_limit_stops_guessing_spread_over_many_names(
     assert await statuses(auth, [(name, WRONG) for name in names]) == [401] * 6 + [429]
 
 
+async def test_a_paused_address_is_named_as_the_network_not_the_account(
+    auth: AuthActions,
+) -> None:
+    await statuses(auth, [(f"user{i}", WRONG) for i in range(6)])
+    refused = await auth.login("someone-new", WRONG)
+    assert refused.status_code == 429
+    assert ("Too many failed logins from your network. Logging in from it is paused for "
+            "15 minutes.") in await refused.get_data(as_text=True)
+
+
 @pytest.mark.config(LOGIN_THROTTLE={"account": [3, 900]})
 async def test_a_successful_login_resets_the_accounts_count(app: Quart, user: User) -> None:
     before = [("alice", WRONG)] * 2 + [("alice", PASSWORD)]
@@ -143,15 +154,28 @@ async def test_a_successful_login_resets_the_accounts_count(app: Quart, user: Us
     assert after == [401, 401, 401, 429]
 
 
-async def test_a_successful_login_does_not_reset_the_address_count(
+async def test_successful_logins_do_not_use_up_their_addresss_allowance(
     app: Quart, user: User,
 ) -> None:
-    visitors = [AuthActions(app.test_client()) for _ in range(7)]
-    answers = [(await v.login("alice", PASSWORD)).status_code for v in visitors]
-    assert answers == [303] * 6 + [429]
+    office = [AuthActions(app.test_client()) for _ in range(20)]
+    assert [(await v.login("alice", PASSWORD)).status_code for v in office] == [303] * 20
+    newcomer = AuthActions(app.test_client())
+    assert (await newcomer.register("bob")).status_code == 303
+    assert (await newcomer.login("bob", PASSWORD)).status_code == 303
 
 
-@pytest.mark.config(LOGIN_THROTTLE={"address": [2, 900]}, PASSWORD_HASH_QUEUE=0)
+async def test_failures_between_successes_still_count_against_the_address(
+    app: Quart, user: User,
+) -> None:
+    guesser = AuthActions(app.test_client())
+    attempts = [(f"user{i}", WRONG) for i in range(6)]
+    for failure in attempts:
+        assert (await AuthActions(app.test_client()).login("alice", PASSWORD)).status_code == 303
+        assert (await guesser.login(*failure)).status_code == 401
+    assert (await guesser.login("user9", WRONG)).status_code == 429
+
+
+@pytest.mark.config(LOGIN_THROTTLE={"registration": [2, 3600]}, PASSWORD_HASH_QUEUE=0)
 async def test_registration_is_counted_per_address_and_refused_without_hashing(
     auth: AuthActions, store: UserStore,
 ) -> None:
@@ -160,7 +184,17 @@ async def test_registration_is_counted_per_address_and_refused_without_hashing(
     async with pool_held(store.hasher):
         response = await auth.register("carol")
     assert response.status_code == 429
+    assert ("Too many new accounts from your network. Try again in 60 minutes."
+            in await response.get_data(as_text=True))
     assert await store.find("carol") is None
+
+
+@pytest.mark.config(LOGIN_THROTTLE={"address": [2, 900], "registration": [20, 3600]})
+async def test_registrations_and_failed_logins_have_separate_address_limits(
+    auth: AuthActions,
+) -> None:
+    assert await statuses(auth, [("nobody", WRONG)] * 3) == [401, 401, 429]
+    assert (await auth.register("bob")).status_code == 303
 
 
 async def test_the_end_of_the_window_frees_the_account(
@@ -222,7 +256,8 @@ async def test_wrong_current_passwords_on_an_account_form_are_throttled_per_sess
         path, form={**form, "csrf_token": await browser.token(token_page)})
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "900"
-    assert "Try again in 15 minutes." in await response.get_data(as_text=True)
+    assert ("Too many wrong passwords in this session. Try again in 15 minutes."
+            in await response.get_data(as_text=True))
 
 
 @pytest.mark.config(LOGIN_THROTTLE=SMALL, PASSWORD_HASH_QUEUE=0)
@@ -375,7 +410,8 @@ def test_the_wait_is_said_in_words_rounded_up(seconds: int, words: str) -> None:
 @pytest.mark.config
 def test_the_defaults_are_stricter_than_asvs(config: dict[str, Any]) -> None:
     assert create_app(config).config["LOGIN_THROTTLE"] == {"account": (10, 900),
-                                                           "address": (100, 900)}
+                                                           "address": (100, 900),
+                                                           "registration": (20, 3600)}
 
 
 @pytest.mark.config
@@ -384,7 +420,8 @@ def test_limits_can_be_set_as_json_in_the_environment(
 ) -> None:
     monkeypatch.setenv("QUART_LOGIN_THROTTLE", '{"account": [5, 600]}')
     assert create_app(config).config["LOGIN_THROTTLE"] == {"account": (5, 600),
-                                                           "address": (100, 900)}
+                                                           "address": (100, 900),
+                                                           "registration": (20, 3600)}
 
 
 @pytest.mark.config
@@ -452,7 +489,7 @@ async def test_a_login_refused_by_a_database_outage_is_not_counted(
     assert (await auth.login("alice", WRONG)).status_code == 429
 
 
-@pytest.mark.config(LOGIN_THROTTLE={"address": [2, 900]})
+@pytest.mark.config(LOGIN_THROTTLE={"registration": [2, 3600]})
 async def test_a_registration_refused_by_a_database_outage_is_not_counted(
     users_outage: tuple[AuthActions, SqliteOutage],
 ) -> None:

@@ -49,7 +49,8 @@ async def test_past_the_limit_the_page_says_how_long_to_wait_even_for_the_right_
     assert 841 <= int(response.headers["retry-after"]) <= 900  # what is left of the window
     await expect(person.page.get_by_role("heading", name="Too Many Requests")).to_be_visible()
     await expect(person.page.get_by_role("alert")).to_have_text(
-        "Too many attempts. Try again in 15 minutes.")
+        "Too many failed logins for this account. Logging in to it is paused for 15 minutes; "
+        "then the right password works again.")
     await shoot(person.page, "429-throttled", viewport)
     await context.close()
 

@@ -47,7 +47,8 @@ TCHAR = string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~"
 BASE64URL = string.ascii_letters + string.digits + "-_"
 FORM_TYPE = "application/x-www-form-urlencoded"
 # Login limits generous enough that most examples get past the throttle to the password check.
-ROOMY_THROTTLE = {"account": [1_000, 900], "address": [100_000, 900]}
+ROOMY_THROTTLE = {"account": [1_000, 900], "address": [100_000, 900],
+                  "registration": [100_000, 900]}
 # A password the registration policy accepts, so account changes can succeed too.
 NEW_PASSWORD = "a brand new passphrase"
 _SHOWN_USER = re.compile(r"Logged in as <strong>([^<]*)</strong>")
