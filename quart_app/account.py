@@ -20,7 +20,8 @@ bp = Blueprint("account", __name__)
 PASSWORDS_DIFFER: Final = "The two new passwords do not match."
 SAME_PASSWORD: Final = "The new password must differ from the current one."  # noqa: S105
 CHANGED: Final = "Password changed; your other sessions have ended."
-DELETED: Final = "Account deleted."
+DELETED: Final = "Your account has been deleted."
+ACCOUNT_DELETED: Final = "account-deleted"  # the flash's category: the logged-out page says so
 
 
 async def render_account(status: int = 200, error: str | None = None,
@@ -69,5 +70,5 @@ async def delete() -> ResponseReturnValue:
                                   action="account deletion"):
         return await render_account(403, delete_error=WRONG_PASSWORD)
     await delete_account(user)
-    await flash(DELETED)
+    await flash(DELETED, ACCOUNT_DELETED)
     return redirect("/logout", 303)

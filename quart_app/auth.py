@@ -40,6 +40,7 @@ LOGIN_TOO_LONG: Final = "That username or password is longer than any account al
 PASSWORDS_DIFFER: Final = "The two passwords do not match."
 NAME_TAKEN: Final = "That username is taken. Choose another one."
 LOGGED_OUT: Final = "You are logged out."
+WELCOME: Final = "Welcome, {username}! Your account is ready and you are logged in."
 
 @bp.get("/")
 async def index() -> ResponseReturnValue:
@@ -50,8 +51,7 @@ async def index() -> ResponseReturnValue:
 async def render_login(status: int = 200, error: str | None = None, username: str = "",
                        target: str | None = None) -> ResponseReturnValue:
     """The login form, with the message and the name already typed when it failed."""
-    page = render("login.html", error=error, username=username, next=target,
-                  registered="registered" in request.args)
+    page = render("login.html", error=error, username=username, next=target)
     return page, status
 
 
@@ -127,7 +127,7 @@ async def register_form() -> ResponseReturnValue:
 
 @bp.post("/register")
 async def register() -> ResponseReturnValue:
-    """Create an account, unless the operator turned registration off."""
+    """Create an account and log its owner in (a fresh session, as at login)."""
     require_registration()
     form = await request.form
     username = form.get("username", "")
@@ -138,7 +138,9 @@ async def register() -> ResponseReturnValue:
     if error is not None:
         return render("register.html", error=error, username=username), 400
     try:
-        await register_account(username, password)
+        user = await register_account(username, password)
     except UsernameTakenError:
         return render("register.html", error=NAME_TAKEN, username=username), 409
-    return redirect("/login?registered", 303)
+    await login_user(user, remember=False)
+    await flash(WELCOME.format(username=user.username))
+    return redirect("/profile", 303)

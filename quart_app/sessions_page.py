@@ -2,7 +2,7 @@
 
 from typing import Final
 
-from quart import Blueprint, ResponseReturnValue, abort, flash, redirect, request
+from quart import Blueprint, ResponseReturnValue, flash, redirect, request
 
 from .devices import device_in_words
 from .identity import (
@@ -21,7 +21,9 @@ bp = Blueprint("sessions_page", __name__)
 PAGE_SIZE: Final = 20
 
 OTHERS_ENDED: Final = "Every other session has been logged out."
-SESSION_ENDED: Final = "Session ended."
+DEVICE_LOGGED_OUT: Final = "{device} has been logged out."
+THIS_DEVICE_LOGGED_OUT: Final = "This device has been logged out."
+ALREADY_ENDED: Final = "That session had already ended."
 
 
 async def render_sessions(status: int = 200, error: str | None = None,
@@ -68,14 +70,22 @@ async def list_sessions() -> ResponseReturnValue:
 @bp.post("/sessions/<handle>/revoke")
 @login_required
 async def revoke(handle: str) -> ResponseReturnValue:
-    """End one session; one that is not the user's own is as unknown as a made-up one."""
+    """End one session and say which device it was.
+
+    A session already ended (a button from an older tab), another user's and
+    a made-up handle all get the same answer: there is nothing left to end.
+    """
     user = current_user()
     assert user is not None
-    if not await revoke_session(user, handle):
-        abort(404)
-    await flash(SESSION_ENDED)
+    listed = await get_backend().user_sessions(user.id) or []
+    device = next((device_in_words(s.user_agent) for s in listed if s.handle == handle), None)
+    if device is None or not await revoke_session(user, handle):
+        await flash(ALREADY_ENDED)
+        return redirect("/sessions", 303)
     if current_user() is None:  # the user ended this very session
+        await flash(THIS_DEVICE_LOGGED_OUT)
         return redirect("/logout", 303)
+    await flash(DEVICE_LOGGED_OUT.format(device=device))
     return redirect("/sessions", 303)
 
 

@@ -114,7 +114,7 @@ async def test_a_deleted_account_and_all_its_sessions_are_gone(
     response = await browser.client.post("/account/delete", form=form)
     assert response.status_code == 303
     assert response.headers["Location"] == "/logout"
-    assert "You are logged out" in await (await browser.client.get("/logout")).get_data(
+    assert "Your account is gone" in await (await browser.client.get("/logout")).get_data(
         as_text=True)
     assert (await replay(app, other).get("/profile")).status_code == 302
     assert await store.find("alice") is None

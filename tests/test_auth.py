@@ -328,16 +328,33 @@ async def test_after_logout_the_profile_sends_you_to_login(auth: AuthActions, us
 # --- register ---------------------------------------------------------------------------
 
 
-async def test_register_creates_an_account_that_can_log_in(auth: AuthActions) -> None:
+async def test_registering_logs_the_new_user_in_and_greets_them(auth: AuthActions) -> None:
     response = await auth.register("bob")
     assert response.status_code == 303
-    assert response.headers["Location"] == "/login?registered"
-    assert "Account created" in await page(await auth.client.get("/login?registered"))
+    assert response.headers["Location"] == "/profile"
+    profile = await page(await auth.client.get("/profile"))
+    assert "Welcome, bob! Your account is ready and you are logged in." in profile
+    assert "Logged in as <strong>bob</strong>" in profile
+
+
+async def test_registering_starts_a_fresh_session(auth: AuthActions) -> None:
+    await auth.client.get("/register")
+    before = jar_cookie(auth.client)
+    await auth.register("bob")
+    after = jar_cookie(auth.client)
+    assert after is not None
+    assert after != before
+
+
+async def test_a_registered_account_can_log_in_again(auth: AuthActions) -> None:
+    await auth.register("bob")
+    await auth.logout()
     assert (await auth.login("bob")).status_code == 303
 
 
 async def test_register_accepts_a_unicode_passphrase(auth: AuthActions) -> None:
     assert (await auth.register("bob", "correct 🐎 battery staple")).status_code == 303
+    await auth.logout()
     assert (await auth.login("bob", "correct 🐎 battery staple")).status_code == 303
 
 

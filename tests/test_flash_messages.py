@@ -79,8 +79,11 @@ async def test_deleting_the_account_says_so_on_the_logged_out_page(
     form = {"password": PASSWORD, "csrf_token": await auth.token("/account/password")}
     page = await follow(auth.client, await auth.client.post("/account/delete", form=form),
                         "/logout")
-    assert "<h1>You are logged out</h1>" in page
-    await shown_once_then_gone(auth.client, page, "/logout", "Account deleted.")
+    assert "<h1>Your account is gone</h1>" in page
+    assert "Log in again" not in page
+    await shown_once_then_gone(auth.client, page, "/logout", "Your account has been deleted.")
+    assert "<h1>You are logged out</h1>" in await (await auth.client.get("/logout")).get_data(
+        as_text=True)  # the page says so once, like the message
 
 
 async def revoke_listed(auth: AuthActions, row: re.Pattern[str], which: str) -> Any:
@@ -98,7 +101,8 @@ async def test_ending_another_session_says_so(app: Quart, auth: AuthActions, use
     await log_in(app, auth.client, user)
     response = await revoke_listed(auth, OTHER_SESSION, "the other session")
     page = await follow(auth.client, response, "/sessions")
-    await shown_once_then_gone(auth.client, page, "/sessions", "Session ended.")
+    await shown_once_then_gone(auth.client, page, "/sessions",
+                               "An unknown device has been logged out.")
 
 
 @on_redis
@@ -109,7 +113,7 @@ async def test_ending_this_session_from_the_list_says_so_on_the_logged_out_page(
     response = await revoke_listed(auth, THIS_SESSION, "this session")
     page = await follow(auth.client, response, "/logout")
     assert "<h1>You are logged out</h1>" in page
-    await shown_once_then_gone(auth.client, page, "/logout", "Session ended.")
+    await shown_once_then_gone(auth.client, page, "/logout", "This device has been logged out.")
 
 
 async def test_saving_preferences_says_so(client: Client) -> None:

@@ -2,6 +2,7 @@
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -185,6 +186,13 @@ async def test_ending_this_session_from_the_list_logs_out_here(app: Quart, user:
     assert (await laptop.client.get("/profile")).status_code == 302
 
 
+async def already_ended(browser: AuthActions, response: Any) -> None:
+    """The answer to ending a session there is no more: back to the list, saying so."""
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/sessions"
+    assert "That session had already ended." in await page(browser)
+
+
 @pytest.mark.parametrize("handle", ["0" * 32, "nope", "a" * 300])
 async def test_a_session_that_is_not_yours_is_as_unknown_as_a_made_up_one(
     app: Quart, user: User, handle: str
@@ -193,11 +201,27 @@ async def test_a_session_that_is_not_yours_is_as_unknown_as_a_made_up_one(
     token = csrf_from(await page(browser))
     response = await browser.client.post(f"/sessions/{handle}/revoke",
                                          form={"csrf_token": token})
-    assert response.status_code == 404
+    await already_ended(browser, response)
 
 
 @on_redis
-async def test_another_users_session_handle_is_404(app: Quart, user: User) -> None:
+async def test_ending_a_session_an_older_tab_still_lists_is_done_not_an_error(
+    app: Quart, user: User,
+) -> None:
+    await login_with(app, CHROME_ANDROID)
+    laptop = await login_with(app, FIREFOX_LINUX)
+    old_tab = await page(laptop)
+    [phone] = [handle for handle, current in sessions_listed(old_tab) if not current]
+    token = csrf_from(old_tab)
+    first = await laptop.client.post(f"/sessions/{phone}/revoke", form={"csrf_token": token})
+    assert first.status_code == 303
+    again = await laptop.client.post(f"/sessions/{phone}/revoke", form={"csrf_token": token})
+    await already_ended(laptop, again)
+    assert (await laptop.client.get("/profile")).status_code == 200
+
+
+@on_redis
+async def test_another_users_session_handle_ends_nothing(app: Quart, user: User) -> None:
     async with app.app_context():
         from quart_app.users import get_store
 
@@ -209,7 +233,7 @@ async def test_another_users_session_handle_is_404(app: Quart, user: User) -> No
     token = csrf_from(await page(alice))
     response = await alice.client.post(f"/sessions/{bobs_handle}/revoke",
                                        form={"csrf_token": token})
-    assert response.status_code == 404
+    await already_ended(alice, response)
     assert (await bob_browser.client.get("/profile")).status_code == 200
 
 

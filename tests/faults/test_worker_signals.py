@@ -234,7 +234,7 @@ async def test_sigterm_refuses_new_connections_and_answers_the_request_in_flight
         assert master.returncode is None, "the parent waits for the request in flight"
         answer = await registration.finish()
         assert answer.status == 303
-        assert answer.headers["location"] == "/login?registered"
+        assert answer.headers["location"] == "/profile"
         async with asyncio.timeout(EXIT_WITHIN):
             assert await master.wait() == 0
         assert not any(alive(pid) for pid in workers)
