@@ -4,6 +4,7 @@ from typing import Final
 
 from quart import Blueprint, ResponseReturnValue, flash, redirect, request
 
+from .csrf import EXPIRED, form_expired, resends_expired_form
 from .identity import (
     WRONG_PASSWORD,
     change_password,
@@ -40,10 +41,13 @@ async def password_form() -> ResponseReturnValue:
 
 @bp.post("/account/password")
 @login_required
+@resends_expired_form
 async def change() -> ResponseReturnValue:
     """Change the password: the current one first, the new one under the usual policy."""
     user = current_user()
     assert user is not None
+    if form_expired():
+        return await render_account(400, EXPIRED)
     form = await request.form
     current, new = form.get("current", ""), form.get("password", "")
     if not await confirm_password(user, current, action="password change"):
@@ -62,10 +66,13 @@ async def change() -> ResponseReturnValue:
 
 @bp.post("/account/delete")
 @login_required
+@resends_expired_form
 async def delete() -> ResponseReturnValue:
     """Delete the account and all its sessions; the browser lands on the logged-out page."""
     user = current_user()
     assert user is not None
+    if form_expired():
+        return await render_account(400, delete_error=EXPIRED)
     if not await confirm_password(user, (await request.form).get("password", ""),
                                   action="account deletion"):
         return await render_account(403, delete_error=WRONG_PASSWORD)

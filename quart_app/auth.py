@@ -16,7 +16,7 @@ from quart import (
     request,
 )
 
-from .csrf import harmless_without_login
+from .csrf import EXPIRED, form_expired, harmless_without_login, resends_expired_form
 from .identity import (
     authenticate,
     current_user,
@@ -65,12 +65,21 @@ async def login_form() -> ResponseReturnValue:
 
 
 @bp.post("/login")
+@resends_expired_form
 async def login() -> ResponseReturnValue:
-    """Verify the password and start a brand-new session (no fixation)."""
+    """Verify the password and start a brand-new session (no fixation).
+
+    A stale form from another tab goes on to the profile if that tab's
+    person has logged in meanwhile, else shows the form again, name kept.
+    """
     form = await request.form
     username = form.get("username", "")
     password = form.get("password", "")
     target = safe_next(form.get("next"))
+    if form_expired():
+        if current_user() is not None:
+            return redirect(target or "/profile", 303)
+        return await render_login(400, EXPIRED, username, target)
     if not username or not password:
         return await render_login(400, LOGIN_INCOMPLETE, username, target)
     if len(username) > USERNAME_MAX_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
@@ -93,12 +102,16 @@ async def profile() -> ResponseReturnValue:
 
 @bp.post("/logout")
 @harmless_without_login
+@resends_expired_form
 async def logout() -> ResponseReturnValue:
     """End the session, server-side too; the next page says so, once.
 
     A visitor who was not logged in gets no message, so a stray POST
-    starts no session (on Redis: no record) just to say so.
+    starts no session (on Redis: no record) just to say so. A stale button
+    from an older tab asks once more, with a fresh one.
     """
+    if form_expired():
+        return render("logout.html", error=EXPIRED), 400
     was_logged_in = current_user() is not None
     await logout_user()
     if was_logged_in:
@@ -126,12 +139,15 @@ async def register_form() -> ResponseReturnValue:
 
 
 @bp.post("/register")
+@resends_expired_form
 async def register() -> ResponseReturnValue:
     """Create an account and log its owner in (a fresh session, as at login)."""
     require_registration()
     form = await request.form
     username = form.get("username", "")
     password = form.get("password", "")
+    if form_expired():
+        return render("register.html", error=EXPIRED, username=username), 400
     error = username_problem(username) or password_problem(password)
     if error is None and password != form.get("confirm", ""):
         error = PASSWORDS_DIFFER

@@ -7,6 +7,12 @@ own (made at login), or, for an anonymous visitor (the login and registration
 forms), one kept in its own signed ``__Host-csrf`` cookie, so that anonymous
 page views never create a session, let alone a server-side record. That
 cookie is deleted at login: nothing from before the login stays valid.
+
+A wrong token on a form the browser says it sent from this very origin
+(``Sec-Fetch-Site: same-origin``) is a stale tab, not a forgery: a view
+marked ``resends_expired_form`` then runs only to show its form again, with a
+fresh token, what was typed (never a password) and ``EXPIRED``; nothing is
+done. Anything else with a wrong token, and anything cross-site, is a 403.
 """
 
 import hashlib
@@ -33,9 +39,16 @@ SALT: Final = "quart_app.csrf"
 EXTENSION_KEY: Final = "quart_app.csrf"
 MAX_COOKIE_LENGTH: Final = 256
 HARMLESS_WITHOUT_LOGIN: Final = "csrf_harmless_without_login"
-REFUSED: Final = (
-    "This form was not sent by this site, or it is too old. Reload the page and try again."
+RESENDS_EXPIRED_FORM: Final = "csrf_resends_expired_form"
+CROSS_SITE: Final = (
+    "This form was sent from another site, so nothing was done. To do this, open this site "
+    "yourself and use its own page."
 )
+UNCHECKED: Final = (
+    "This form was not sent by this site, or it has expired, so nothing was done. Open the "
+    "page again from this site's menu and send the form from there."
+)
+EXPIRED: Final = "This form had expired; check it and send it again."
 
 
 def csrf_token() -> str:
@@ -64,9 +77,24 @@ def harmless_without_login[V: Callable[..., Any]](view: V) -> V:
     return view
 
 
-def _harmless_without_login() -> bool:
+def resends_expired_form[V: Callable[..., Any]](view: V) -> V:
+    """Mark a view that shows its form again when a tab of this site sends a stale token.
+
+    The view must check ``form_expired()`` first and, when it is true, only
+    render its form (with ``EXPIRED``), never act.
+    """
+    setattr(view, RESENDS_EXPIRED_FORM, True)
+    return view
+
+
+def form_expired() -> bool:
+    """Whether this request is a same-origin form with a stale token (see the module)."""
+    return g.get("csrf_form_expired", False) is True
+
+
+def _view_marked(mark: str) -> bool:
     view = current_app.view_functions.get(request.endpoint or "")
-    return getattr(view, HARMLESS_WITHOUT_LOGIN, False) is True
+    return getattr(view, mark, False) is True
 
 
 def discard_anonymous_token() -> None:
@@ -100,18 +128,25 @@ async def protect() -> None:
         return  # a route that does not exist or serve this method answers 404/405 itself
     if is_cross_site():
         log.warning("refused %s %s: cross-site request", request.method, request.path)
-        abort(403, REFUSED)
+        abort(403, CROSS_SITE)
     if request.mimetype not in FORM_TYPES:
         abort(415, "Send this form as application/x-www-form-urlencoded.")
     sent = (await request.form).get(FORM_FIELD, "")
     expected = session.get(CSRF_TOKEN)
     if not isinstance(expected, str):
-        if USER_ID not in session and _harmless_without_login():
+        if USER_ID not in session and _view_marked(HARMLESS_WITHOUT_LOGIN):
             return
         expected = _cookie_token()
-    if expected is None or not hmac.compare_digest(sent.encode(), expected.encode()):
-        log.warning("refused %s %s: missing or wrong CSRF token", request.method, request.path)
-        abort(403, REFUSED)
+    if expected is not None and hmac.compare_digest(sent.encode(), expected.encode()):
+        return
+    if (request.headers.get("Sec-Fetch-Site") == "same-origin"
+            and _view_marked(RESENDS_EXPIRED_FORM)):
+        log.info("%s %s: stale CSRF token from this site; the form is shown again",
+                 request.method, request.path)
+        g.csrf_form_expired = True
+        return
+    log.warning("refused %s %s: missing or wrong CSRF token", request.method, request.path)
+    abort(403, UNCHECKED)
 
 
 def _serializer() -> URLSafeSerializer:

@@ -9,6 +9,7 @@ from typing import Final
 
 from quart import Blueprint, ResponseReturnValue, flash, redirect, request, session
 
+from .csrf import EXPIRED, form_expired, resends_expired_form
 from .templating import render
 
 bp = Blueprint("preferences", __name__)
@@ -28,9 +29,11 @@ def current_theme() -> str:
     return chosen if isinstance(chosen, str) and chosen in THEMES else SYSTEM
 
 
-def render_preferences(status: int = 200, error: str | None = None) -> ResponseReturnValue:
-    """The preferences form, the current choice ticked."""
-    page = render("preferences.html", themes=THEMES, chosen=current_theme(), error=error)
+def render_preferences(status: int = 200, error: str | None = None,
+                       chosen: str | None = None) -> ResponseReturnValue:
+    """The preferences form, ``chosen`` (else the current choice) ticked."""
+    page = render("preferences.html", themes=THEMES, chosen=chosen or current_theme(),
+                  error=error)
     return page, status
 
 
@@ -41,9 +44,12 @@ async def preferences_form() -> ResponseReturnValue:
 
 
 @bp.post("/preferences")
+@resends_expired_form
 async def save() -> ResponseReturnValue:
     """Keep a valid choice in the session, then show the page again by a GET."""
     choice = (await request.form).get(THEME_KEY, "")
+    if form_expired():
+        return render_preferences(400, EXPIRED, choice if choice in THEMES else None)
     if choice not in THEMES:
         return render_preferences(400, UNKNOWN_THEME)
     session[THEME_KEY] = choice

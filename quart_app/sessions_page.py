@@ -4,6 +4,7 @@ from typing import Final
 
 from quart import Blueprint, ResponseReturnValue, flash, redirect, request
 
+from .csrf import EXPIRED, form_expired, resends_expired_form
 from .devices import device_in_words
 from .identity import (
     WRONG_PASSWORD,
@@ -69,6 +70,7 @@ async def list_sessions() -> ResponseReturnValue:
 
 @bp.post("/sessions/<handle>/revoke")
 @login_required
+@resends_expired_form
 async def revoke(handle: str) -> ResponseReturnValue:
     """End one session and say which device it was.
 
@@ -77,6 +79,8 @@ async def revoke(handle: str) -> ResponseReturnValue:
     """
     user = current_user()
     assert user is not None
+    if form_expired():
+        return await render_sessions(400, EXPIRED)
     listed = await get_backend().user_sessions(user.id) or []
     device = next((device_in_words(s.user_agent) for s in listed if s.handle == handle), None)
     if device is None or not await revoke_session(user, handle):
@@ -91,10 +95,13 @@ async def revoke(handle: str) -> ResponseReturnValue:
 
 @bp.post("/sessions/revoke-others")
 @login_required
+@resends_expired_form
 async def revoke_others() -> ResponseReturnValue:
     """End every session but this one, once the user has typed their password again."""
     user = current_user()
     assert user is not None
+    if form_expired():
+        return await render_sessions(400, EXPIRED)
     if not await confirm_password(user, (await request.form).get("password", ""),
                                   action="log out everywhere else"):
         return await render_sessions(403, WRONG_PASSWORD)

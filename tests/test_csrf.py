@@ -28,7 +28,9 @@ async def test_missing_or_wrong_token_is_403(
         form["csrf_token"] = token
     response = await auth.client.post(path, form=form)
     assert response.status_code == 403
-    assert "not sent by this site" in await response.get_data(as_text=True)
+    body = await response.get_data(as_text=True)
+    assert "This form was not sent by this site, or it has expired, so nothing was done." in body
+    assert "Reload" not in body
 
 
 async def test_token_without_a_session_is_403(client: Client, user: User) -> None:
@@ -65,6 +67,19 @@ async def test_only_this_origin_may_post_even_with_a_token(
     form = {"username": "alice", "password": PASSWORD, "csrf_token": await auth.token()}
     response = await auth.client.post("/login", form=form, headers=headers)
     assert response.status_code == status
+
+
+@pytest.mark.parametrize("headers", [{"Sec-Fetch-Site": "cross-site"},
+                                     {"Origin": "https://evil.example"}])
+async def test_a_cross_site_post_is_403_without_advice_to_reload(
+    auth: AuthActions, user: User, headers: dict[str, str],
+) -> None:
+    form = {"username": "alice", "password": PASSWORD, "csrf_token": await auth.token()}
+    response = await auth.client.post("/login", form=form, headers=headers)
+    assert response.status_code == 403
+    body = await response.get_data(as_text=True)
+    assert "This form was sent from another site, so nothing was done." in body
+    assert "Reload" not in body
 
 
 async def test_cross_site_logout_does_not_log_out(auth: AuthActions, user: User) -> None:

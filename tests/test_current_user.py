@@ -18,8 +18,7 @@ async def missing_page(auth: AuthActions) -> Any:
 
 
 async def form_without_token(auth: AuthActions) -> Any:
-    return await auth.client.post("/preferences", form={"theme": "dark"},
-                                  headers={"Sec-Fetch-Site": "same-origin"})
+    return await auth.client.post("/preferences", form={"theme": "dark"})
 
 
 async def unknown_host(auth: AuthActions) -> Any:
