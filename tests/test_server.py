@@ -126,6 +126,8 @@ async def full_flow(server: LiveServer) -> None:
     registered = await alice.submit("/register", {"username": "alice", "password": PASSWORD,
                                                   "confirm": PASSWORD})
     assert registered.status_code == 303
+    assert registered.headers["location"] == "/profile"  # registering logs in
+    await alice.submit("/logout", {}, page="/profile")
     logged_in = await alice.submit("/login", {"username": "alice", "password": PASSWORD,
                                               "remember": "on"})
     assert logged_in.status_code == 303
@@ -173,6 +175,7 @@ async def test_login_and_logout_are_logged_without_secrets(tmp_path: Path) -> No
         alice = Visitor(server)
         await alice.submit("/register", {"username": "alice", "password": PASSWORD,
                                          "confirm": PASSWORD})
+        await alice.submit("/logout", {}, page="/profile")
         await alice.submit("/login", {"username": "alice", "password": PASSWORD})
         session_value = alice.cookie
         await alice.submit("/logout", {}, page="/profile")

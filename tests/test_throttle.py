@@ -161,6 +161,7 @@ async def test_successful_logins_do_not_use_up_their_addresss_allowance(
     assert [(await v.login("alice", PASSWORD)).status_code for v in office] == [303] * 20
     newcomer = AuthActions(app.test_client())
     assert (await newcomer.register("bob")).status_code == 303
+    await newcomer.logout()
     assert (await newcomer.login("bob", PASSWORD)).status_code == 303
 
 
