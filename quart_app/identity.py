@@ -25,7 +25,7 @@ from quart import ResponseReturnValue, g, redirect, request
 from . import csrf, throttle
 from .audit import session_reference
 from .events import Event, emit
-from .sessions import current_session, get_backend, get_policy
+from .sessions import EndedSession, current_session, get_backend, get_policy
 from .sessions.policy import CSRF_TOKEN, STARTED, USER_ID, VERSION, Verdict
 from .throttle import LoginThrottledError
 from .users import User, get_store, username_problem
@@ -216,21 +216,26 @@ async def end_other_sessions(user: User) -> User:
     return bumped
 
 
-async def revoke_session(user: User, handle: str) -> bool:
-    """End one of the user's own sessions by its public handle; False if it is not theirs."""
-    if handle == get_backend().handle(current_session()):
+async def revoke_session(user: User, handle: str) -> EndedSession | None:
+    """End one of the user's own sessions by its public handle; None if it is not theirs
+    (or no longer exists). This very session is a logout."""
+    backend = get_backend()
+    current = current_session()
+    if handle == backend.handle(current):
+        ended = EndedSession(backend.secret(current) or "", request.headers.get("User-Agent", ""))
         await logout_user()
-        return True
+        return ended
     return await end_user_session(user, handle, by=_reference())
 
 
-async def end_user_session(user: User, handle: str, *, by: str | None = None) -> bool:
+async def end_user_session(user: User, handle: str, *,
+                           by: str | None = None) -> EndedSession | None:
     """End one session of a user by its handle (the page, or the CLI without ``by``)."""
     ended = await get_backend().end_user_session(user.id, handle)
-    if ended is None:
-        return False
-    emit(Event.SESSION_REVOKED, user_id=user.id, session=session_reference(ended), by=by)
-    return True
+    if ended is not None:
+        emit(Event.SESSION_REVOKED, user_id=user.id, session=session_reference(ended.secret),
+             by=by)
+    return ended
 
 
 async def _replace_password(username: str, new_password: str) -> User | None:

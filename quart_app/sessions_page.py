@@ -81,15 +81,14 @@ async def revoke(handle: str) -> ResponseReturnValue:
     assert user is not None
     if form_expired():
         return await render_sessions(400, EXPIRED)
-    listed = await get_backend().user_sessions(user.id) or []
-    device = next((device_in_words(s.user_agent) for s in listed if s.handle == handle), None)
-    if device is None or not await revoke_session(user, handle):
+    ended = await revoke_session(user, handle)
+    if ended is None:
         await flash(ALREADY_ENDED)
         return redirect("/sessions", 303)
     if current_user() is None:  # the user ended this very session
         await flash(THIS_DEVICE_LOGGED_OUT)
         return redirect("/logout", 303)
-    await flash(DEVICE_LOGGED_OUT.format(device=device))
+    await flash(DEVICE_LOGGED_OUT.format(device=device_in_words(ended.user_agent)))
     return redirect("/sessions", 303)
 
 

@@ -205,6 +205,21 @@ async def test_a_session_that_is_not_yours_is_as_unknown_as_a_made_up_one(
 
 
 @on_redis
+async def test_ending_another_session_names_the_device_that_session_was_started_on(
+    app: Quart, user: User,
+) -> None:
+    await login_with(app, CHROME_ANDROID)
+    laptop = await login_with(app, FIREFOX_LINUX)
+    listing = await page(laptop)
+    [phone] = [handle for handle, current in sessions_listed(listing) if not current]
+    response = await laptop.client.post(f"/sessions/{phone}/revoke",
+                                        form={"csrf_token": csrf_from(listing)},
+                                        headers={"User-Agent": FIREFOX_LINUX})
+    assert response.headers["Location"] == "/sessions"
+    assert "Chrome on Android has been logged out." in await page(laptop)
+
+
+@on_redis
 async def test_ending_a_session_an_older_tab_still_lists_is_done_not_an_error(
     app: Quart, user: User,
 ) -> None:

@@ -17,6 +17,7 @@ from ..redis_client import shared_client
 from .base import (
     AppSession,
     CookieAction,
+    EndedSession,
     SessionBackend,
     SessionThrottledError,
     SessionTooLargeError,
@@ -33,6 +34,7 @@ __all__ = [
     "BACKENDS",
     "AppSession",
     "CookieAction",
+    "EndedSession",
     "SessionBackend",
     "SessionPolicy",
     "SessionStoreUnavailableError",

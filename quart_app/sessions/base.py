@@ -9,7 +9,7 @@ happens to the cookie at the end of a request is one explicit state,
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from quart.sessions import SecureCookieSession
 
@@ -90,6 +90,14 @@ class StoredSession:
     address: str
 
 
+class EndedSession(NamedTuple):
+    """A session just ended by its handle: its secret (for the audit log's keyed reference,
+    never shown) and the user agent it was started from (to say which device it was)."""
+
+    secret: str
+    user_agent: str
+
+
 class SessionBackend(Protocol):
     """The verbs every backend answers; ``None`` or 0 where a backend keeps nothing."""
 
@@ -109,8 +117,8 @@ class SessionBackend(Protocol):
         """A user's live sessions, most recently active first; None where none are kept."""
         ...
 
-    async def end_user_session(self, user_id: int, handle: str) -> str | None:
-        """End one session of a user by its handle; its secret, or None if not theirs."""
+    async def end_user_session(self, user_id: int, handle: str) -> EndedSession | None:
+        """End one session of a user by its handle; what it was, or None if not theirs."""
         ...
 
     async def end_user_sessions(self, user_id: int, *, keep: str | None = None) -> int:

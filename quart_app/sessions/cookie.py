@@ -11,7 +11,7 @@ from werkzeug.http import dump_cookie
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from ..signing import CachedKeyTimestampSigner
-from .base import AppSession, SessionTooLargeError, StoredSession, admit
+from .base import AppSession, EndedSession, SessionTooLargeError, StoredSession, admit
 from .policy import CSRF_TOKEN, SessionPolicy
 
 SALT: Final = "quart_app.session"
@@ -143,7 +143,7 @@ class SignedCookieSessionInterface(SecureCookieSessionInterface):
         """None: copies of a signed cookie are kept by browsers only."""
         return None
 
-    async def end_user_session(self, user_id: int, handle: str) -> str | None:
+    async def end_user_session(self, user_id: int, handle: str) -> EndedSession | None:
         """None: no cookie but this one can be reached (a version bump ends all)."""
         return None
 

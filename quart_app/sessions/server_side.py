@@ -31,7 +31,14 @@ from quart.sessions import SessionInterface
 from quart.wrappers import BaseRequestWebsocket, Response
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from .base import AppSession, CookieAction, SessionTooLargeError, StoredSession, admit
+from .base import (
+    AppSession,
+    CookieAction,
+    EndedSession,
+    SessionTooLargeError,
+    StoredSession,
+    admit,
+)
 from .policy import LAST_SEEN, PERMANENT, STARTED, USER_ID, SessionPolicy
 from .store import SESSION_ID_BYTES, SESSION_ID_LENGTH, SessionStore, SessionStoreUnavailableError
 
@@ -214,12 +221,18 @@ class ServerSideSessionInterface(SessionInterface):
             user_agent=str(meta.get("user_agent", "")), address=str(meta.get("address", "")),
         )
 
-    async def end_user_session(self, user_id: int, handle: str) -> str | None:
-        """Delete the one record of this user whose handle matches; its id, or None."""
+    async def end_user_session(self, user_id: int, handle: str) -> EndedSession | None:
+        """Delete the one live record of this user whose handle matches; None if there is none.
+
+        Only that record is read (for its device), not the user's others.
+        """
         for session_id in await self.store.user_session_ids(user_id):
             if handle_of(session_id) == handle:
+                found = await self._stored(user_id, [session_id])
                 await self.store.delete(session_id)
-                return session_id
+                if not found:
+                    return None  # it expired a moment ago
+                return EndedSession(session_id, str(found[0][1]["meta"].get("user_agent", "")))
         return None
 
     async def end_user_sessions(self, user_id: int, *, keep: str | None = None) -> int:
