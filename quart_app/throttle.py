@@ -49,7 +49,6 @@ from typing import ClassVar, Final, Protocol
 from quart import Quart, current_app
 from sqlalchemy import Executable, Table, and_, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .passwords import HashingBusyError
 from .redis_client import EXTENSION_KEY as REDIS_EXTENSION_KEY
@@ -152,8 +151,10 @@ class SqlThrottleStore:
     then holds no more than the counters hit in one window and a sweep's wait.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, users: UserStore) -> None:
+        """Keep the counters in the users database, beside the accounts."""
+        self.engine = users.engine
+        self._users = users
         self._windows: dict[str, int] = {}  # each kind of key seen: its window
         self._swept_at: int | None = None
 
@@ -201,9 +202,8 @@ class SqlThrottleStore:
                                .values(count=table.c.count - 1))
 
     async def ping(self) -> None:
-        """One trivial query on the users database, which keeps the counters."""
-        async with self.engine.connect() as conn:
-            await conn.execute(select(1))
+        """The users database's own check: it is the one that keeps the counters."""
+        await self._users.ping()
 
     async def open(self) -> None:
         """Nothing to do: the user store owns the engine (and creates the table)."""
@@ -455,7 +455,7 @@ def init_app(app: Quart) -> None:
     else:
         users = app.extensions[USERS_EXTENSION_KEY]
         assert isinstance(users, UserStore)
-        store = SqlThrottleStore(users.engine)
+        store = SqlThrottleStore(users)
     limits = {name: Limit(*value) for name, value in app.config["LOGIN_THROTTLE"].items()}
     limits[NEW_SESSION] = Limit(*app.config["SESSION_NEW_PER_ADDRESS"])
     app.extensions[EXTENSION_KEY] = Throttle(store, limits, app.config["SECRET_KEY"])

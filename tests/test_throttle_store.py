@@ -50,7 +50,7 @@ async def open_store(kind: str, tmp_path: Path) -> AsyncIterator[ThrottleStore]:
         users = build_store(url)
         await users.create_schema()
         try:
-            yield SqlThrottleStore(users.engine)
+            yield SqlThrottleStore(users)
         finally:
             await users.close()
 
