@@ -14,6 +14,7 @@ several cookie keys and fills the defaults that live in the instance folder,
 so that a bad value stops the start instead of failing on the first request.
 """
 
+import json
 import logging
 import math
 import os
@@ -81,15 +82,25 @@ class Setting:
     """One configuration key: a row of ``SETTINGS`` and of the README's table.
 
     ``parse(key, raw, context)`` returns the normalised value or raises
-    ``ConfigError`` naming the key; ``shown_default`` and ``doc`` are the
-    README's "default" and "meaning" cells.
+    ``ConfigError`` naming the key; ``doc`` is the README's "meaning" cell.
+    Its "default" cell is the default as JSON writes it (``QUART_*`` values
+    are JSON too), unless ``shown_default`` says it in words (a generated key,
+    a duration, a file in the instance folder).
     """
 
     key: str
     default: object
     parse: Parse
-    shown_default: str
     doc: str
+    shown_default: str | None = None
+
+    def default_in_words(self) -> str:
+        """The README's "default" cell."""
+        if self.shown_default is not None:
+            return self.shown_default
+        if isinstance(self.default, str):
+            return f"`{self.default}`"
+        return f"`{json.dumps(self.default)}`"
 
 
 # --- parsers: one per kind of value, each refusing with one line ----------------------------
@@ -332,101 +343,106 @@ def _login_throttle(key: str, value: object, context: Context) -> dict[str, tupl
 # --- the table ------------------------------------------------------------------------------
 
 SETTINGS: Final[tuple[Setting, ...]] = (
-    Setting("SECRET_KEY", None, _secret_key, "generated",
+    Setting("SECRET_KEY", None, _secret_key,
             "signs session cookies; ≥ 32 bytes. Unset: a key is generated once into "
             "`instance/secret_key` (mode 0600, shared by all workers on the machine) with a "
-            "warning"),
-    Setting("SECRET_KEY_FALLBACKS", [], _fallback_keys, "`[]`",
+            "warning",
+            shown_default="generated"),
+    Setting("SECRET_KEY_FALLBACKS", [], _fallback_keys,
             "old keys still accepted for reading (key rotation); each ≥ 32 bytes"),
-    Setting("SESSION_BACKEND", "cookie", _session_backend, "`cookie`",
+    Setting("SESSION_BACKEND", "cookie", _session_backend,
             "`cookie`: the signed session lives in the cookie. `redis`: the session lives in "
             "Redis, the cookie holds only its id (see “Scaling out”). (`memory` exists for the "
             "test suite only and is refused otherwise)"),
-    Setting("REDIS_URL", "redis://127.0.0.1:6379/0", _redis_url, "`redis://127.0.0.1:6379/0`",
+    Setting("REDIS_URL", "redis://127.0.0.1:6379/0", _redis_url,
             "with `SESSION_BACKEND=redis`: `redis://[[user]:password@]host[:port][/db]`, "
             "`rediss://…` for TLS, or `unix:///path`; its form is checked at start-up (one "
             "line, password masked), the connection is made when serving starts and re-made by "
             "itself after an outage"),
-    Setting("SESSION_KEY_PREFIX", "quart_app:", _key_prefix, "`quart_app:`",
+    Setting("SESSION_KEY_PREFIX", "quart_app:", _key_prefix,
             "prefix of every Redis key (`<prefix>s:<id>` records, `<prefix>u:<user id>` "
             "per-user indexes, `<prefix>throttle:…` login counters), so several apps can share "
             "one Redis"),
-    Setting("DATABASE_URL", None, _database_url, "`sqlite+aiosqlite:///instance/users.db`",
+    Setting("DATABASE_URL", None, _database_url,
             "SQLite or PostgreSQL (`postgresql://user@host/db`); `sqlite://` and "
-            "`postgresql://` get their async drivers (aiosqlite, asyncpg)"),
-    Setting("PERMANENT_SESSION_LIFETIME", timedelta(days=7), _duration, "7 days",
-            "“remember me”: how long a remembered session survives without a visit (sliding)"),
-    Setting("SESSION_IDLE_TIMEOUT", timedelta(minutes=30), _duration, "30 minutes",
-            "a session without “remember me” ends after this long without a request"),
-    Setting("SESSION_ABSOLUTE_TIMEOUT", timedelta(days=30), _duration, "30 days",
-            "every session ends this long after login, however active"),
-    Setting("REGISTRATION_ENABLED", True, _flag, "`true`",
+            "`postgresql://` get their async drivers (aiosqlite, asyncpg)",
+            shown_default="`sqlite+aiosqlite:///instance/users.db`"),
+    Setting("PERMANENT_SESSION_LIFETIME", timedelta(days=7), _duration,
+            "“remember me”: how long a remembered session survives without a visit (sliding)",
+            shown_default="7 days"),
+    Setting("SESSION_IDLE_TIMEOUT", timedelta(minutes=30), _duration,
+            "a session without “remember me” ends after this long without a request",
+            shown_default="30 minutes"),
+    Setting("SESSION_ABSOLUTE_TIMEOUT", timedelta(days=30), _duration,
+            "every session ends this long after login, however active",
+            shown_default="30 days"),
+    Setting("REGISTRATION_ENABLED", True, _flag,
             "`false` turns `/register` into a 404"),
-    Setting("USER_CACHE_TTL", 1.0, _cache_ttl, "`1`",
+    Setting("USER_CACHE_TTL", 1, _cache_ttl,
             "seconds each worker remembers a user for the per-request check (0 to 60; 0 turns "
             "it off). A change made by the same worker counts at once, one made elsewhere "
             "within this time"),
     Setting("TRUSTED_HOSTS", ["localhost", "127.0.0.1", "::1"], _host_list,
-            '`["localhost", "127.0.0.1", "::1"]`',
             "`Host` names served (any port); `.example.com` allows subdomains; others get 400. "
             "`/healthz` answers any host"),
-    Setting("PROXY_FIX_HOPS", 0, _non_negative, "`0`",
+    Setting("PROXY_FIX_HOPS", 0, _non_negative,
             "number of trusted proxies in front; > 0 takes scheme, host and client address "
             "from `X-Forwarded-*`"),
-    Setting("SESSION_COOKIE_NAME", "__Host-session", _cookie_name, "`__Host-session`",
+    Setting("SESSION_COOKIE_NAME", "__Host-session", _cookie_name,
             "the session cookie's name (the `SESSION_COOKIE_*` keys are Quart's own, with "
             "secure defaults); the `__Host-` prefix requires Secure, Path `/` and no Domain "
             "(checked at start-up)"),
-    Setting("SESSION_COOKIE_SECURE", True, _flag, "`true`",
+    Setting("SESSION_COOKIE_SECURE", True, _flag,
             "the cookie is sent over HTTPS only; required by the `__Host-` and `__Secure-` "
             "name prefixes and by SameSite `None`"),
-    Setting("SESSION_COOKIE_HTTPONLY", True, _flag, "`true`",
+    Setting("SESSION_COOKIE_HTTPONLY", True, _flag,
             "page scripts cannot read the cookie"),
-    Setting("SESSION_COOKIE_SAMESITE", "Lax", _samesite, "`Lax`",
+    Setting("SESSION_COOKIE_SAMESITE", "Lax", _samesite,
             "whether browsers send the cookie with requests from other sites: `Lax` (links and "
             "other top-level GET navigations only), `Strict` (never) or `None` (always; requires "
             "Secure), written as a string"),
-    Setting("SESSION_COOKIE_PATH", "/", _cookie_path, "`/`",
+    Setting("SESSION_COOKIE_PATH", "/", _cookie_path,
             "the cookie's Path, starting with `/`; the `__Host-` prefix requires `/`"),
-    Setting("SESSION_COOKIE_DOMAIN", None, _cookie_domain, "none",
+    Setting("SESSION_COOKIE_DOMAIN", None, _cookie_domain,
             "the cookie's Domain; none keeps the cookie to the exact host, as the `__Host-` "
-            "prefix requires"),
-    Setting("SESSION_REFRESH_EACH_REQUEST", False, _flag, "`false`",
+            "prefix requires",
+            shown_default="none"),
+    Setting("SESSION_REFRESH_EACH_REQUEST", False, _flag,
             "the cookie is re-sent when activity is recorded (at most once a minute), not on "
             "every request; `true` re-sends a permanent session's cookie on every request "
             "(Flask's meaning), on every backend"),
-    Setting("SESSION_MAX_BYTES", 16 * 1024, _at_least_one, "16384",
+    Setting("SESSION_MAX_BYTES", 16 * 1024, _at_least_one,
             "the largest server-side record (`redis`): a view that writes more gets a 500 page "
             "and a log line naming the size, never a dropped write. Signed cookies have the "
             "browsers' own limit, 4093 bytes for the `Set-Cookie` header, enforced the same "
             "way"),
-    Setting("SESSION_MAX_PER_USER", 100, _at_least_one, "100",
+    Setting("SESSION_MAX_PER_USER", 100, _at_least_one,
             "live server-side sessions one user may keep; the next login ends the least "
             "recently active one"),
-    Setting("SESSION_NEW_PER_ADDRESS", [300, 3600], _count_per_window, "`[300, 3600]`",
+    Setting("SESSION_NEW_PER_ADDRESS", [300, 3600], _count_per_window,
             "`[count, seconds]`: new anonymous server-side sessions one client address (IPv4, "
             "or IPv6 /64) may start per fixed window; past it a view's write gets a 429 page "
             "with `Retry-After` (“Too many new visitor sessions from your network”). Logins, "
             "visitors who already have a session, and a session that replaces its own record "
             "(the “You are logged out.” message after logout) are not counted, so logging out "
             "is never refused"),
-    Setting("MAX_CONTENT_LENGTH", 64 * 1024, _at_least_one, "65536",
+    Setting("MAX_CONTENT_LENGTH", 64 * 1024, _at_least_one,
             "larger request bodies get 413, counted while they stream (a missing or false "
             "`Content-Length` does not help)"),
-    Setting("PASSWORD_HASH_PARAMETERS", None, _hash_parameters, "RFC 9106 low-memory",
+    Setting("PASSWORD_HASH_PARAMETERS", None, _hash_parameters,
             'argon2id costs as `{"time_cost": 3, "memory_cost": 65536, "parallelism": 4}` '
-            "(KiB); stronger is fine, below OWASP's floor (19 MiB, t=2) is refused at start-up"),
-    Setting("PASSWORD_HASH_CONCURRENCY", 1, _at_least_one, "`1`",
+            "(KiB); stronger is fine, below OWASP's floor (19 MiB, t=2) is refused at start-up",
+            shown_default="RFC 9106 low-memory"),
+    Setting("PASSWORD_HASH_CONCURRENCY", 1, _at_least_one,
             "hashes one worker computes at once. Keep workers × this ≤ cores"),  # noqa: RUF001
-    Setting("PASSWORD_HASH_QUEUE", 8, _non_negative, "`8`",
+    Setting("PASSWORD_HASH_QUEUE", 8, _non_negative,
             "logins a worker lets wait for a hash (at most 3 s each); past that: a fast 503 "
             "with `Retry-After: 2`"),
-    Setting("AUDIT_LOG_FORMAT", "text", _audit_format, "`text`",
+    Setting("AUDIT_LOG_FORMAT", "text", _audit_format,
             "`text` or `json`: how the audit log (see “Security model”) is written"),
     Setting("LOGIN_THROTTLE",
             {"account": [10, 900], "address": [100, 900], "registration": [20, 3600]},
             _login_throttle,
-            '`{"account": [10, 900], "address": [100, 900], "registration": [20, 3600]}`',
             "failed logins allowed per typed account name and per client address, and "
             "registrations per client address, each `[attempts, window seconds]` (a fixed "
             "window, at most a day); a key left out keeps its default. A successful login "
@@ -494,7 +510,7 @@ def markdown_table() -> str:
     markdown_table; print(markdown_table())"`` into the README.
     """
     rows = ["| key | default | meaning |", "|---|---|---|"]
-    rows += [f"| `{s.key}` | {s.shown_default} | {s.doc} |" for s in SETTINGS]
+    rows += [f"| `{s.key}` | {s.default_in_words()} | {s.doc} |" for s in SETTINGS]
     return "\n".join(rows) + "\n"
 
 
