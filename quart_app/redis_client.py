@@ -120,7 +120,6 @@ class RedisBacked:
         self.prefix = prefix
         self._redis = redis if isinstance(redis, BoundedRedis) else BoundedRedis(
             redis, timeout=timeout)
-        self.timeout = self._redis.timeout
         self._scripts: dict[str, AsyncScript] = {}
 
     def key(self, kind: str, name: str | int) -> str:
