@@ -4,7 +4,7 @@ import contextlib
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from quart.typing import TestClientProtocol as Client
 
 from quart_app import create_app
 from quart_app.identity import login_user
+from quart_app.redis_client import RedisBacked
 from quart_app.users import User, UserStore, get_store
 
 SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
@@ -299,3 +300,17 @@ async def fresh_redis_prefix() -> AsyncIterator[tuple[str, str]]:
         if keys:
             await admin.delete(*keys)
         await admin.aclose()
+
+
+@contextlib.asynccontextmanager
+async def open_redis_backed[S: RedisBacked](
+    make: Callable[[str, str], S],
+) -> AsyncIterator[S]:
+    """A store kept in Redis, ``make(url, prefix)``, open under a fresh prefix; closed after."""
+    async with fresh_redis_prefix() as (url, prefix):
+        store = make(url, prefix)
+        await store.open()
+        try:
+            yield store
+        finally:
+            await store.close()

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from quart_app.throttle import RedisThrottleStore, SqlThrottleStore, ThrottleStore
 from quart_app.users import build_store, login_failures_table
 
-from .conftest import TEST_REDIS_URL, fresh_postgres_database, fresh_redis_prefix
+from .conftest import TEST_REDIS_URL, fresh_postgres_database, open_redis_backed
 
 STORES: Final = ["sqlite", "postgresql", "redis"]
 
@@ -33,13 +33,8 @@ STORES: Final = ["sqlite", "postgresql", "redis"]
 async def open_store(kind: str, tmp_path: Path) -> AsyncIterator[ThrottleStore]:
     """An open, empty ``ThrottleStore`` of each kind (the SQL ones with the user schema)."""
     if kind == "redis":
-        async with fresh_redis_prefix() as (url, prefix):
-            redis_store = RedisThrottleStore(url, prefix)
-            await redis_store.open()
-            try:
-                yield redis_store
-            finally:
-                await redis_store.close()
+        async with open_redis_backed(RedisThrottleStore) as redis_store:
+            yield redis_store
         return
     async with contextlib.AsyncExitStack() as stack:
         if kind == "sqlite":

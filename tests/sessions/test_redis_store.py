@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from quart_app.sessions.redis_store import OPERATION_TIMEOUT, RedisStore
 from quart_app.sessions.store import SessionStoreUnavailableError
 
-from ..conftest import TEST_REDIS_URL, fresh_redis_prefix
+from ..conftest import TEST_REDIS_URL, fresh_redis_prefix, open_redis_backed
 from ..live_server import free_port
 from ..outage import TcpProxy
 from ..services import RedisServer, require_redis_server
@@ -46,13 +46,8 @@ OPERATIONS: Final[dict[str, Operation]] = {
 
 @pytest.fixture
 async def redis_store() -> AsyncIterator[RedisStore]:
-    async with fresh_redis_prefix() as (url, prefix):
-        store = RedisStore(url, prefix)
-        await store.open()
-        try:
-            yield store
-        finally:
-            await store.close()
+    async with open_redis_backed(RedisStore) as store:
+        yield store
 
 
 @pytest.fixture

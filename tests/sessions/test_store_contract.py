@@ -20,7 +20,7 @@ from quart_app.sessions.memory import MemoryStore
 from quart_app.sessions.redis_store import RedisStore
 from quart_app.sessions.store import SessionStore
 
-from ..conftest import TEST_REDIS_URL, fresh_redis_prefix
+from ..conftest import TEST_REDIS_URL, open_redis_backed
 
 ALICE, BOB = 1, 2
 RECORD = json.dumps({"data": {"uid": ALICE, "name": "alice"}, "meta": {"created": 1}})
@@ -36,13 +36,8 @@ async def session_store(request: pytest.FixtureRequest) -> AsyncIterator[Session
         yield memory
         await memory.close()
         return
-    async with fresh_redis_prefix() as (url, prefix):
-        store = RedisStore(url, prefix)
-        await store.open()
-        try:
-            yield store
-        finally:
-            await store.close()
+    async with open_redis_backed(RedisStore) as store:
+        yield store
 
 
 def sid(name: str) -> str:
