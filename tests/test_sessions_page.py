@@ -204,14 +204,20 @@ async def test_a_session_that_is_not_yours_is_as_unknown_as_a_made_up_one(
     await already_ended(browser, response)
 
 
-@on_redis
-async def test_ending_another_session_names_the_device_that_session_was_started_on(
-    app: Quart, user: User,
-) -> None:
+async def phone_listed_on_laptop(app: Quart) -> tuple[AuthActions, str, str]:
+    """Log in on a phone, then a laptop: the laptop, its sessions page, the phone's handle."""
     await login_with(app, CHROME_ANDROID)
     laptop = await login_with(app, FIREFOX_LINUX)
     listing = await page(laptop)
     [phone] = [handle for handle, current in sessions_listed(listing) if not current]
+    return laptop, listing, phone
+
+
+@on_redis
+async def test_ending_another_session_names_the_device_that_session_was_started_on(
+    app: Quart, user: User,
+) -> None:
+    laptop, listing, phone = await phone_listed_on_laptop(app)
     response = await laptop.client.post(f"/sessions/{phone}/revoke",
                                         form={"csrf_token": csrf_from(listing)},
                                         headers={"User-Agent": FIREFOX_LINUX})
@@ -223,10 +229,7 @@ async def test_ending_another_session_names_the_device_that_session_was_started_
 async def test_ending_a_session_an_older_tab_still_lists_is_done_not_an_error(
     app: Quart, user: User,
 ) -> None:
-    await login_with(app, CHROME_ANDROID)
-    laptop = await login_with(app, FIREFOX_LINUX)
-    old_tab = await page(laptop)
-    [phone] = [handle for handle, current in sessions_listed(old_tab) if not current]
+    laptop, old_tab, phone = await phone_listed_on_laptop(app)
     token = csrf_from(old_tab)
     first = await laptop.client.post(f"/sessions/{phone}/revoke", form={"csrf_token": token})
     assert first.status_code == 303
