@@ -1,14 +1,27 @@
-"""Every error as a page in the site's layout, with the status code it names."""
+"""Every error as a page in the site's layout, in plain words, with the status code it names.
+
+A page says what happened in the user's words (never Werkzeug's stock
+sentences), shows the status code small for whoever quotes it to support,
+and links on: to the profile when logged in, else to the login page. A
+description of our own (the host check's, CSRF's, a throttle's wait) is
+kept; a stock one is replaced by ``ERROR_WORDS``.
+
+A POST-only address that a person can open by hand (the address bar, Back
+after a failed form) is not an error: its GET or HEAD is a 303 to the page
+that has its form (``FORM_PAGES``). Any other method a route does not serve
+is the 405 page, with ``Allow``.
+"""
 
 import contextlib
 import logging
-from typing import Final
+from typing import Final, NamedTuple
 
-from quart import Quart, ResponseReturnValue, request
+from quart import Quart, ResponseReturnValue, current_app, redirect, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import (
     HTTPException,
     InternalServerError,
+    MethodNotAllowed,
     ServiceUnavailable,
     TooManyRequests,
 )
@@ -30,6 +43,82 @@ from .throttle import (
 from .users import DATABASE_ERRORS, QUERY_TIMEOUT
 
 log = logging.getLogger(__name__)
+
+
+
+class ErrorWords(NamedTuple):
+    """What an error page says: its heading (also the title's) and its sentence."""
+
+    heading: str
+    text: str
+
+
+ERROR_WORDS: Final = {
+    400: ErrorWords("That request could not be read",
+                    "Your browser sent something this site does not understand. Go back, "
+                    "reload the page and try again."),
+    403: ErrorWords("Not allowed", "You cannot do that here."),
+    404: ErrorWords("Page not found",
+                    "There is no page at this address. Check the address, or use the link "
+                    "below."),
+    405: ErrorWords("Not possible at this address",
+                    "This address does not take that kind of request. Use this site's own "
+                    "pages and buttons instead."),
+    408: ErrorWords("That took too long",
+                    "Your browser took too long to send that. Please try again."),
+    413: ErrorWords("That was too large",
+                    "What you sent is larger than this site accepts. Send less and try "
+                    "again."),
+    415: ErrorWords("That form could not be read",
+                    "Your browser sent a form this site cannot read. Reload the page and "
+                    "send it again."),
+    429: ErrorWords("Please wait",
+                    "There have been too many attempts in a short time. Wait a little, "
+                    "then try again."),
+    431: ErrorWords("Too much sent with that request",
+                    "Your browser sent more cookies or other details than this site "
+                    "accepts. Delete this site's cookies, then try again."),
+    500: ErrorWords("Something went wrong on our side",
+                    "This page could not be shown because of a fault in this site, not "
+                    "anything you did. Please try again in a moment."),
+    503: ErrorWords("Temporarily unavailable",
+                    "This site cannot answer right now. Please try again in a moment."),
+}
+OTHER_REFUSAL: Final = ErrorWords("That could not be done",
+                                  "This site could not handle that request. Go back and try "
+                                  "again.")
+
+# POST-only routes a person can reach by a GET (address bar, Back after a failed form), by
+# endpoint, and the page that has their form: their GET or HEAD is a 303 there.
+FORM_PAGES: Final = {
+    "account.delete": "/account/password",
+    "sessions_page.revoke": "/sessions",
+    "sessions_page.revoke_others": "/sessions",
+}
+FORM_PAGE_STATUS: Final = 303  # See Other: the address names an action, its page is elsewhere
+
+
+def error_words(error: HTTPException) -> ErrorWords:
+    """The heading and the sentence for ``error``'s page (a template global)."""
+    code = error.code or 500
+    words = ERROR_WORDS.get(code) or (ERROR_WORDS[500] if code >= 500 else OTHER_REFUSAL)
+    own = error.description if error.description != type(error).description else None
+    return words._replace(text=own) if own else words
+
+
+def form_page() -> str | None:
+    """Where a GET or HEAD of a POST-only form's address goes (``FORM_PAGES``), if it is one."""
+    if request.method not in ("GET", "HEAD"):
+        return None
+    adapter = current_app.create_url_adapter(request)
+    if adapter is None:
+        return None
+    try:
+        rule, _ = adapter.match(method="POST", return_rule=True)
+    except HTTPException:  # no POST either (404), or a redirect to the canonical address
+        return None
+    return FORM_PAGES.get(rule.endpoint)
+
 
 RETRY_AFTER_SECONDS: Final = "5"
 HASHING_RETRY_AFTER_SECONDS: Final = "2"
@@ -64,9 +153,12 @@ async def unavailable(message: str, retry_after: str) -> ResponseReturnValue:
 
 def init_app(app: Quart) -> None:
     """Render HTTP errors, a database outage as 503 and anything else as 500."""
+    app.jinja_env.globals["error_words"] = error_words
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> ResponseReturnValue:
+        if isinstance(error, MethodNotAllowed) and (target := form_page()) is not None:
+            return redirect(target, FORM_PAGE_STATUS)
         # Memoised: loads only for a request refused before its user was (host check, CSRF).
         with contextlib.suppress(*DATABASE_ERRORS, SessionStoreUnavailableError):
             await load_current_user()

@@ -106,7 +106,7 @@ async def test_cross_site_form_cannot_log_you_in(
         f"{server.url}/login", {"username": "alice", "password": PASSWORD})
     await page.goto(other_site.url)
     await expect(page).to_have_url(f"{server.url}/login")
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Forbidden")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Not allowed")
     await page.goto("/profile")
     await expect(page).to_have_url(f"{server.url}/login?next=/profile")
 
