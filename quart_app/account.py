@@ -26,9 +26,10 @@ ACCOUNT_DELETED: Final = "account-deleted"  # the flash's category: the logged-o
 
 
 async def render_account(status: int = 200, error: str | None = None,
-                         delete_error: str | None = None) -> ResponseReturnValue:
-    """The account page: the password form and the delete form."""
-    page = render("account.html", error=error, delete_error=delete_error)
+                         delete_error: str | None = None,
+                         invalid: str | None = None) -> ResponseReturnValue:
+    """The account page: the password form and the delete form, the field to fix marked."""
+    page = render("account.html", error=error, delete_error=delete_error, invalid=invalid)
     return page, status
 
 
@@ -47,18 +48,18 @@ async def change() -> ResponseReturnValue:
     user = current_user()
     assert user is not None
     if form_expired():
-        return await render_account(400, EXPIRED)
+        return await render_account(400, EXPIRED, invalid="current")
     form = await request.form
     current, new = form.get("current", ""), form.get("password", "")
     if not await confirm_password(user, current, action="password change"):
-        return await render_account(403, WRONG_PASSWORD)
-    error = password_problem(new)
-    if error is None and new != form.get("confirm", ""):
-        error = PASSWORDS_DIFFER
-    if error is None and new == current:
-        error = SAME_PASSWORD
-    if error is not None:
-        return await render_account(400, error)
+        return await render_account(403, WRONG_PASSWORD, invalid="current")
+    problem = password_problem(new)
+    if problem is not None:
+        return await render_account(400, problem, invalid="password")
+    if new != form.get("confirm", ""):
+        return await render_account(400, PASSWORDS_DIFFER, invalid="confirm")
+    if new == current:
+        return await render_account(400, SAME_PASSWORD, invalid="password")
     await change_password(user, new)
     await flash(CHANGED)
     return redirect("/account/password?changed", 303)

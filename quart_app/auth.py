@@ -18,6 +18,7 @@ from quart import (
 
 from .csrf import EXPIRED, form_expired, harmless_without_login, resends_expired_form
 from .identity import (
+    FailedLogin,
     authenticate,
     current_user,
     login_required,
@@ -30,11 +31,17 @@ from .passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
 from .passwords import password_problem
 from .security import safe_next
 from .templating import render
-from .users import USERNAME_MAX_LENGTH, UsernameTakenError, username_problem
+from .throttle import wait_in_words
+from .users import USERNAME_MAX_LENGTH, UsernameTakenError, typed_username, username_problem
 
 bp = Blueprint("auth", __name__)
 
 LOGIN_FAILED: Final = "Incorrect username or password."
+# Added to LOGIN_FAILED once the typed name has this many attempts left or fewer.
+WARN_WHEN_LEFT: Final = 3
+ATTEMPTS_LEFT: Final = ("{left} more wrong {tries} and logging in to this account is paused "
+                        "for {wait}.")
+NOW_PAUSED: Final = "Logging in to this account is now paused for {wait}."
 LOGIN_INCOMPLETE: Final = "Enter your username and password."
 LOGIN_TOO_LONG: Final = "That username or password is longer than any account allows."
 PASSWORDS_DIFFER: Final = "The two passwords do not match."
@@ -49,10 +56,23 @@ async def index() -> ResponseReturnValue:
 
 
 async def render_login(status: int = 200, error: str | None = None, username: str = "",
-                       target: str | None = None) -> ResponseReturnValue:
-    """The login form, with the message and the name already typed when it failed."""
-    page = render("login.html", error=error, username=username, next=target)
+                       target: str | None = None, invalid: str | None = None,
+                       ) -> ResponseReturnValue:
+    """The login form, with the message, the name already typed and the field to fix."""
+    page = render("login.html", error=error, username=username, next=target, invalid=invalid)
     return page, status
+
+
+def failed_login_message(failed: FailedLogin) -> str:
+    """The 401's words: a warning joins them when the typed name is close to its pause."""
+    if failed.attempts_left > WARN_WHEN_LEFT:
+        return LOGIN_FAILED
+    wait = wait_in_words(max(1, failed.pause_ends_in))
+    if failed.attempts_left <= 0:
+        return f"{LOGIN_FAILED} {NOW_PAUSED.format(wait=wait)}"
+    tries = "password" if failed.attempts_left == 1 else "passwords"
+    return f"{LOGIN_FAILED} " + ATTEMPTS_LEFT.format(left=failed.attempts_left, tries=tries,
+                                                     wait=wait)
 
 
 @bp.get("/login")
@@ -73,21 +93,24 @@ async def login() -> ResponseReturnValue:
     person has logged in meanwhile, else shows the form again, name kept.
     """
     form = await request.form
-    username = form.get("username", "")
+    username = typed_username(form.get("username", ""))
     password = form.get("password", "")
     target = safe_next(form.get("next"))
     if form_expired():
         if current_user() is not None:
             return redirect(target or "/profile", 303)
-        return await render_login(400, EXPIRED, username, target)
+        return await render_login(400, EXPIRED, username, target,
+                                  invalid="password" if username else "username")
     if not username or not password:
-        return await render_login(400, LOGIN_INCOMPLETE, username, target)
+        return await render_login(400, LOGIN_INCOMPLETE, username, target,
+                                  invalid="password" if username else "username")
     if len(username) > USERNAME_MAX_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
-        return await render_login(400, LOGIN_TOO_LONG, "", target)
-    user = await authenticate(username, password)
-    if user is None:
-        return await render_login(401, LOGIN_FAILED, username, target)
-    await login_user(user, remember="remember" in form)
+        return await render_login(400, LOGIN_TOO_LONG, "", target, invalid="username")
+    outcome = await authenticate(username, password)
+    if isinstance(outcome, FailedLogin):
+        return await render_login(401, failed_login_message(outcome), username, target,
+                                  invalid="password")
+    await login_user(outcome, remember="remember" in form)
     return redirect(target or "/profile", 303)
 
 
@@ -131,11 +154,20 @@ def require_registration() -> None:
         abort(404)
 
 
+def render_register(status: int = 200, error: str | None = None, username: str = "",
+                    invalid: str | None = None) -> ResponseReturnValue:
+    """The registration form, with the message, the name kept and the field to fix."""
+    return render("register.html", error=error, username=username, invalid=invalid), status
+
+
 @bp.get("/register")
 async def register_form() -> ResponseReturnValue:
-    """The empty registration form (also for HEAD, which Quart routes here)."""
+    """The empty registration form (also for HEAD, which Quart routes here); someone
+    logged in already has an account and goes to their profile."""
     require_registration()
-    return render("register.html", error=None, username="")
+    if current_user() is not None:
+        return redirect("/profile", 302)
+    return render_register()
 
 
 @bp.post("/register")
@@ -144,19 +176,22 @@ async def register() -> ResponseReturnValue:
     """Create an account and log its owner in (a fresh session, as at login)."""
     require_registration()
     form = await request.form
-    username = form.get("username", "")
+    username = typed_username(form.get("username", ""))
     password = form.get("password", "")
     if form_expired():
-        return render("register.html", error=EXPIRED, username=username), 400
-    error = username_problem(username) or password_problem(password)
-    if error is None and password != form.get("confirm", ""):
-        error = PASSWORDS_DIFFER
-    if error is not None:
-        return render("register.html", error=error, username=username), 400
+        return render_register(400, EXPIRED, username, "password")
+    problem = username_problem(username)
+    if problem is not None:
+        return render_register(400, problem, username, "username")
+    problem = password_problem(password)
+    if problem is not None:
+        return render_register(400, problem, username, "password")
+    if password != form.get("confirm", ""):
+        return render_register(400, PASSWORDS_DIFFER, username, "confirm")
     try:
         user = await register_account(username, password)
     except UsernameTakenError:
-        return render("register.html", error=NAME_TAKEN, username=username), 409
+        return render_register(409, NAME_TAKEN, username, "username")
     await login_user(user, remember=False)
     await flash(WELCOME.format(username=user.username))
     return redirect("/profile", 303)

@@ -42,6 +42,7 @@ MIN_SECRET_KEY_BYTES: Final = 32
 SECRET_KEY_FILE: Final = "secret_key"  # noqa: S105 - a file name
 REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
 MAX_PREFIX_LENGTH: Final = 64
+MAX_PAGE_TEXT: Final = 300
 HASH_COSTS: Final = ("time_cost", "memory_cost", "parallelism")
 OWASP_MIN_MEMORY_KIB: Final = 19 * 1024
 OWASP_MIN_TIME_COST: Final = 2
@@ -254,6 +255,14 @@ def _count_per_window(key: str, value: object, _context: Context) -> tuple[int, 
     return value[0], value[1]
 
 
+def _page_text(key: str, value: object, _context: Context) -> str:
+    """One line of plain text for a page (escaped there); empty shows nothing."""
+    if not isinstance(value, str) or len(value) > MAX_PAGE_TEXT or "\n" in value:
+        raise ConfigError(key, f"must be one line of at most {MAX_PAGE_TEXT} characters, "
+                          f"got {value!r}")
+    return value
+
+
 def _cookie_name(key: str, value: object, _context: Context) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(key, f"must be a non-empty string, got {value!r}")
@@ -376,6 +385,11 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("SESSION_ABSOLUTE_TIMEOUT", timedelta(days=30), _duration,
             "every session ends this long after login, however active",
             shown_default="30 days"),
+    Setting("FORGOT_PASSWORD_TEXT", "Forgot it? Ask the administrator of this site.",
+            _page_text,
+            "the line under the login form's password field telling people what to do when "
+            "they forgot it (this service has no reset by e-mail); one line of plain text, "
+            "empty for none"),
     Setting("REGISTRATION_ENABLED", True, _flag,
             "`false` turns `/register` into a 404"),
     Setting("USER_CACHE_TTL", 1, _cache_ttl,

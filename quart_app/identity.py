@@ -35,6 +35,13 @@ WRONG_PASSWORD: Final = "That is not your current password."  # noqa: S105 - a m
 type View = Callable[..., Awaitable[ResponseReturnValue]]
 
 
+class FailedLogin(NamedTuple):
+    """A refused password, and how many more the typed name may fail before its pause."""
+
+    attempts_left: int
+    pause_ends_in: int
+
+
 class SessionTimes(NamedTuple):
     """What the profile page tells about this session."""
 
@@ -126,7 +133,7 @@ async def _end_session() -> None:
     g.user = None
 
 
-async def authenticate(username: str, password: str) -> User | None:
+async def authenticate(username: str, password: str) -> User | FailedLogin:
     """The login verb's password check, behind the throttle (ASVS 6.3.1).
 
     The attempt is counted first and refused past a limit with
@@ -135,17 +142,19 @@ async def authenticate(username: str, password: str) -> User | None:
     outage takes the attempt back (no password was tried). The throttle stands
     here, not in the user store, so the operator's CLI is never locked out.
     A failure is announced with the typed name only if it could be a
-    username, never a password typed into the wrong field.
+    username, never a password typed into the wrong field; it says how many
+    attempts the typed name has left, counted alike whether or not such an
+    account exists, so the warning tells nothing the page did not.
     """
     guard = throttle.get_throttle()
     async with _announcing_throttle():
-        await guard.login_attempt(username, request.remote_addr)
+        counted = await guard.login_attempt(username, request.remote_addr)
     async with guard.login_checked(username, request.remote_addr):
         user = await get_store().authenticate(username, password)
     if user is None:
         emit(Event.LOGIN_FAILED,
              account=username if username_problem(username) is None else None)
-        return None
+        return FailedLogin(guard.account.attempts - counted.count, counted.resets_in)
     await guard.login_succeeded(username, request.remote_addr)
     return user
 

@@ -300,10 +300,14 @@ class Throttle:
         self.confirm_account = self.account
         self._secret = secret
 
-    async def login_attempt(self, username: str, address: str | None) -> None:
-        """Count a login before its password check; raise ``LoginThrottledError`` past a limit."""
-        await self._count([(ADDRESS, self.address_key(address), self.address),
-                           (ACCOUNT, self.account_key(username), self.account)])
+    async def login_attempt(self, username: str, address: str | None) -> Count:
+        """Count a login before its password check; raise ``LoginThrottledError`` past a limit.
+
+        Returns the typed name's counter, so a failure can warn before the pause.
+        """
+        *_, account = await self._count([(ADDRESS, self.address_key(address), self.address),
+                                          (ACCOUNT, self.account_key(username), self.account)])
+        return account
 
     async def confirmation_attempt(self, username: str, session_secret: str | None,
                                    address: str | None) -> None:
@@ -424,16 +428,19 @@ class Throttle:
             return f"address:{ipaddress.ip_network(f'{ip}/{IPV6_PREFIX}', strict=False)}"
         return f"address:{ip}"
 
-    async def _count(self, counters: Sequence[tuple[str, str, Limit]]) -> None:
+    async def _count(self, counters: Sequence[tuple[str, str, Limit]]) -> list[Count]:
         """Count one counter at a time, in order; stop at the first past its limit.
 
         The address comes first: a client past its limit adds no counter for
         each new name it types, so it cannot fill the store with them.
         """
+        counts = []
         for name, key, limit in counters:
             [count] = await self.store.hit([(key, limit.window)])
             if count.count > limit.attempts:
                 raise LoginThrottledError(max(1, count.resets_in), [name])
+            counts.append(count)
+        return counts
 
 
 def wait_in_words(seconds: int) -> str:

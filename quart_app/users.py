@@ -100,6 +100,12 @@ def username_problem(username: str) -> str | None:
     return None
 
 
+def typed_username(raw: str) -> str:
+    """A name as a form sent it, without the spaces phone keyboards and autofill add around it
+    (never inside: such a name is refused as it would be without them)."""
+    return raw.strip()
+
+
 def username_key(username: str) -> str:
     """The case-insensitive form that makes 'Alice' and 'alice' the same account."""
     return username.lower()

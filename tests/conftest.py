@@ -207,8 +207,9 @@ class AuthActions:
     client: Client
 
     async def token(self, path: str = "/login") -> str:
-        """Open a form page and read its CSRF token."""
-        response = await self.client.get(path)
+        """Open a form page and read its CSRF token (where a logged-in person is sent on
+        from it, that page's: a browser's tab would show it)."""
+        response = await self.client.get(path, follow_redirects=True)
         return csrf_from(await response.get_data(as_text=True))
 
     async def login(self, username: str = "alice", password: str = PASSWORD, *,

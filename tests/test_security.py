@@ -96,7 +96,7 @@ async def test_pages_are_not_cached_but_static_files_may_be(client: Client) -> N
 async def test_unknown_page_is_a_404_in_the_layout(client: Client) -> None:
     response = await client.get("/nope")
     assert response.status_code == 404
-    assert "<h1>Not Found</h1>" in await response.get_data(as_text=True)
+    assert "<h1>Page not found</h1>" in await response.get_data(as_text=True)
 
 
 @pytest.mark.config(PROXY_FIX_HOPS=1)

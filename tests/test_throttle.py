@@ -71,7 +71,7 @@ async def test_over_the_account_limit_is_429_with_retry_after_and_the_wait_in_wo
     body = await refused.get_data(as_text=True)
     assert ("Too many failed logins for this account. Logging in to it is paused for "
             "14 minutes; then the right password works again.") in body
-    assert "<h1>Too Many Requests</h1>" in body  # the site's error page
+    assert "<h1>Please wait</h1>" in body  # the site's error page
 
 
 @pytest.mark.config(LOGIN_THROTTLE=SMALL, PASSWORD_HASH_QUEUE=0)

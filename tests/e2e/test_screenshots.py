@@ -67,7 +67,7 @@ async def test_screenshots_of_the_flow_and_error_pages(
     other_site.html = (f'<form method="post" action="{server.url}/logout"></form>'
                        "<script>document.forms[0].submit()</script>")
     await page.goto(other_site.url)
-    await expect(page.get_by_role("heading", name="Forbidden")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     await shoot(page, "403-csrf", viewport)
     await context.close()
 
@@ -105,6 +105,6 @@ async def test_screenshot_of_the_503_page_during_a_real_outage(
         async with app.app_context():
             await SqliteOutage(get_store(), tmp_path / "db").start()
         await Person(page).log_in("alice", PASSWORD)
-        await expect(page.get_by_role("heading", name="Service Unavailable")).to_be_visible()
+        await expect(page.get_by_role("heading", name="Temporarily unavailable")).to_be_visible()
         await shoot(page, "503-database-down", viewport)
         await context.close()

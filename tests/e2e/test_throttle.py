@@ -47,7 +47,7 @@ async def test_past_the_limit_the_page_says_how_long_to_wait_even_for_the_right_
     response = await answer.value
     assert response.status == 429
     assert 841 <= int(response.headers["retry-after"]) <= 900  # what is left of the window
-    await expect(person.page.get_by_role("heading", name="Too Many Requests")).to_be_visible()
+    await expect(person.page.get_by_role("heading", name="Please wait")).to_be_visible()
     await expect(person.page.get_by_role("alert")).to_have_text(
         "Too many failed logins for this account. Logging in to it is paused for 15 minutes; "
         "then the right password works again.")
@@ -62,5 +62,5 @@ async def test_the_429_page_has_no_serious_accessibility_violations(
     async with axe_ready(browser, strict_server, scheme) as person:
         await use_up_the_attempts(person)
         await person.log_in(password=PASSWORD)
-        await expect(person.page.get_by_role("heading", name="Too Many Requests")).to_be_visible()
+        await expect(person.page.get_by_role("heading", name="Please wait")).to_be_visible()
         assert await axe_violations(person.page) == []
