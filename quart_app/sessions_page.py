@@ -13,6 +13,7 @@ from .identity import (
     end_other_sessions,
     login_required,
     revoke_session,
+    session_times,
 )
 from .sessions import current_session, get_backend
 from .templating import render
@@ -28,25 +29,35 @@ ALREADY_ENDED: Final = "That session had already ended."
 
 
 async def render_sessions(status: int = 200, error: str | None = None,
-                          notice: str | None = None) -> ResponseReturnValue:
-    """The list of the user's sessions, this one marked, with the forms that end them."""
+                          notice: str | None = None, *,
+                          wrong_password: bool = False) -> ResponseReturnValue:
+    """The list of the user's sessions, this one first and marked, with the forms that end
+    them; where sessions are not kept (the cookie backend), this one's device and login time.
+
+    "Log out everywhere else" is offered unless the list shows this session alone (or
+    ``wrong_password`` asks for the field again, marked invalid).
+    """
     user = current_user()
     assert user is not None
     backend = get_backend()
     stored = await backend.user_sessions(user.id)
     current = backend.handle(current_session())
-    page_number = _page_number(len(stored or ()))
-    shown = (stored or [])[(page_number - 1) * PAGE_SIZE:page_number * PAGE_SIZE]
+    # This device first, the others most recently active first (the backend's order).
+    listed = sorted(stored or (), key=lambda s: s.handle != current)
+    page_number = _page_number(len(listed))
+    shown = listed[(page_number - 1) * PAGE_SIZE:page_number * PAGE_SIZE]
     rows = [{
         "handle": s.handle, "current": s.handle == current, "device": device_in_words(s.user_agent),
         "address": s.address, "created": s.started, "last_seen": s.last_seen,
         "remembered": s.remembered, "expires": s.expires_at,
     } for s in shown]
-    pages = {"number": page_number, "count": max(1, -(-len(stored or ()) // PAGE_SIZE)),
-             "total": len(stored or ())}
+    pages = {"number": page_number, "count": max(1, -(-len(listed) // PAGE_SIZE)),
+             "total": len(listed)}
     page = render("sessions.html", rows=rows, listed=stored is not None, pages=pages,
+                  others=stored is None or len(stored) > 1, wrong_password=wrong_password,
                   error=error, notice=notice or _notice_from_query(),
-                  device=device_in_words(request.headers.get("User-Agent", "")))
+                  device=device_in_words(request.headers.get("User-Agent", "")),
+                  logged_in_at=session_times().logged_in_at)
     return page, status
 
 
@@ -103,6 +114,6 @@ async def revoke_others() -> ResponseReturnValue:
         return await render_sessions(400, EXPIRED)
     if not await confirm_password(user, (await request.form).get("password", ""),
                                   action="log out everywhere else"):
-        return await render_sessions(403, WRONG_PASSWORD)
+        return await render_sessions(403, WRONG_PASSWORD, wrong_password=True)
     await end_other_sessions(user)
     return redirect("/sessions?ended", 303)

@@ -1,23 +1,45 @@
-"""The visitor's theme: chosen on /preferences, kept in the session, shown as ``data-theme``."""
+"""The visitor's preferences, chosen on /preferences and kept in the session: a theme, shown
+as ``data-theme``, and a time zone, in which every page shows its times."""
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from quart import Quart, session
 from quart.typing import TestClientProtocol as Client
 
-from quart_app.preferences import SAVED, UNKNOWN_THEME, current_theme
-from quart_app.templating import render
+from quart_app.preferences import SAVED, UNKNOWN_THEME, UNKNOWN_ZONE, current_theme
+from quart_app.templating import render, time_zones
 from quart_app.users import User
 
 from .conftest import AuthActions, config_on_backends, csrf_from, log_in
 
 HTML_TAG = re.compile(r"<html[^>]*>")
 CHECKED = re.compile(r'<input type="radio" name="theme" value="(\w+)"\s+checked>')
+OPTION = re.compile(r"<option( selected)?>([^<]+)</option>")
+LOGGED_IN_AT = re.compile(r'<time [^>]*id="logged-in-at"[^>]*>([^<]*)</time>')
+# A clock pinned far from the present: Redis would expire the session by its own clock.
+on_cookies = pytest.mark.parametrize("config", ["cookie"], indirect=True)
 
 
 config = config_on_backends("cookie", "redis")
+
+
+@pytest.fixture
+def present(time_machine: time_machine.TimeMachineFixture) -> datetime:
+    """A stopped clock at the real present's minute (Redis expires keys by its own clock)."""
+    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    time_machine.move_to(start, tick=False)
+    return start
+
+
+async def login_time_shown(client: Client) -> str:
+    """The exact login time on the profile."""
+    match = LOGGED_IN_AT.search(await text(client, "/profile"))
+    assert match, "the profile shows no login time"
+    return match[1]
 
 
 async def text(client: Client, path: str) -> str:
@@ -33,11 +55,26 @@ def html_tag(page: str) -> str:
     return match[0]
 
 
-async def choose(client: Client, theme: str, token: str | None = None) -> Any:
-    """Tick a theme on /preferences and press Save."""
+def start_tag(page: str, pattern: str) -> str:
+    """The first start tag on the page matching ``pattern`` (a regex of its start)."""
+    match = re.search(pattern + r"[^>]*>", page)
+    assert match, f"page has no {pattern}"
+    return match[0]
+
+
+def selected_zones(page: str) -> list[str]:
+    return [zone for selected, zone in OPTION.findall(page) if selected]
+
+
+async def choose(client: Client, theme: str, token: str | None = None, *,
+                 zone: str | None = None) -> Any:
+    """Tick a theme (and pick a zone: ``None`` sends no zone field) on /preferences, Save."""
     if token is None:
         token = csrf_from(await text(client, "/preferences"))
-    return await client.post("/preferences", form={"theme": theme, "csrf_token": token})
+    form = {"theme": theme, "csrf_token": token}
+    if zone is not None:
+        form["time_zone"] = zone
+    return await client.post("/preferences", form=form)
 
 
 async def test_the_page_offers_three_themes_in_a_fieldset_system_ticked(client: Client) -> None:
@@ -103,8 +140,7 @@ async def test_anything_but_an_offered_theme_is_a_400_that_says_so(
     response = await client.post("/preferences", form={**form, "csrf_token": token})
     assert response.status_code == 400
     page = await response.get_data(as_text=True)
-    assert UNKNOWN_THEME in page
-    assert '<p class="error" role="alert" id="preferences-error">' in page
+    assert '<p class="error" role="alert" id="theme-error">' + UNKNOWN_THEME in page
     assert "data-theme" not in html_tag(page)
     assert "data-theme" not in html_tag(await text(client, "/preferences"))
 
@@ -160,3 +196,102 @@ async def test_a_bad_value_in_the_session_counts_as_system(app: Quart, stored: o
         assert current_theme() == "system"
         assert html_tag(render("preferences.html", themes={}, chosen="system",
                                error=None)) == '<html lang="en">'
+
+
+async def test_a_refused_theme_marks_its_radio_group_invalid_and_focuses_it(
+    client: Client,
+) -> None:
+    response = await choose(client, "purple")
+    page = await response.get_data(as_text=True)
+    fieldset = start_tag(page, r'<fieldset class="choices"')
+    assert 'role="radiogroup"' in fieldset
+    assert 'aria-invalid="true"' in fieldset
+    assert 'aria-describedby="theme-error"' in fieldset
+    assert "autofocus" in start_tag(page, r'<input type="radio" name="theme" value="system"')
+    assert "aria-invalid" not in start_tag(page, "<select")
+
+
+# --- the time zone --------------------------------------------------------------------------
+
+
+async def test_the_page_offers_every_zone_by_its_iana_name_utc_selected(client: Client) -> None:
+    page = await text(client, "/preferences")
+    assert '<label for="time-zone">Time zone</label>' in page
+    assert 'name="time_zone"' in start_tag(page, '<select id="time-zone"')
+    assert [zone for _, zone in OPTION.findall(page)] == list(time_zones())
+    assert selected_zones(page) == ["UTC"]
+    assert "Times on every page are shown in this zone (UTC until you choose one)." in page
+
+
+@pytest.mark.parametrize(
+    ("moment", "shown"),
+    [(datetime.fromisoformat("2026-11-02T09:00Z"), "2026-11-02 10:00 CET"),
+     (datetime.fromisoformat("2026-07-01T09:00Z"), "2026-07-01 11:00 CEST")],
+    ids=["winter", "summer"],
+)
+@on_cookies
+async def test_berlin_chosen_the_profile_shows_the_login_time_in_berlin(
+    app: Quart, client: Client, user: User, time_machine: time_machine.TimeMachineFixture,
+    moment: datetime, shown: str,
+) -> None:
+    time_machine.move_to(moment, tick=False)
+    await log_in(app, client, user)
+    assert (await choose(client, "system", zone="Europe/Berlin")).status_code == 303
+    assert selected_zones(await text(client, "/preferences")) == ["Europe/Berlin"]
+    assert await login_time_shown(client) == shown
+
+
+async def test_the_zone_chosen_before_login_survives_the_login_form(
+    auth: AuthActions, user: User, present: datetime,
+) -> None:
+    await choose(auth.client, "system", zone="Asia/Kolkata")
+    assert (await auth.login()).status_code == 303
+    kolkata = present + timedelta(hours=5, minutes=30)  # no daylight saving there
+    assert await login_time_shown(auth.client) == f"{kolkata:%Y-%m-%d %H:%M} IST"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "", "europe/berlin", "Europe/Berlin ",
+                                  "../../etc/passwd", "Europe/Berlin\x00"])
+async def test_a_zone_not_offered_is_a_400_that_says_so_and_nothing_is_saved(
+    client: Client, zone: str,
+) -> None:
+    assert (await choose(client, "dark", zone="Europe/Paris")).status_code == 303
+    response = await choose(client, "light", zone=zone)
+    assert response.status_code == 400
+    page = await response.get_data(as_text=True)
+    assert '<p class="error" role="alert" id="zone-error">' + UNKNOWN_ZONE in page
+    assert UNKNOWN_THEME not in page
+    assert CHECKED.findall(page) == ["light"]  # the valid half is shown as sent, not saved
+    again = await text(client, "/preferences")
+    assert selected_zones(again) == ["Europe/Paris"]
+    assert 'data-theme="dark"' in html_tag(again)
+
+
+async def test_a_refused_zone_marks_its_field_invalid_described_and_focused(
+    client: Client,
+) -> None:
+    response = await choose(client, "system", zone="Mars/Olympus_Mons")
+    select = start_tag(await response.get_data(as_text=True), "<select")
+    assert 'aria-invalid="true"' in select
+    assert 'aria-describedby="zone-error time-zone-hint"' in select
+    assert "autofocus" in select
+
+
+async def test_a_form_without_the_zone_field_keeps_the_zone(client: Client) -> None:
+    await choose(client, "system", zone="Europe/Berlin")
+    assert (await choose(client, "dark")).status_code == 303
+    page = await text(client, "/preferences")
+    assert selected_zones(page) == ["Europe/Berlin"]
+    assert 'data-theme="dark"' in html_tag(page)
+
+
+@pytest.mark.parametrize("stored", ["Mars/Olympus_Mons", "", 1, None, ["Europe/Berlin"],
+                                    {"Europe/Berlin": True}])
+async def test_a_bad_zone_in_the_session_is_utc_on_every_page_never_an_error(
+    app: Quart, client: Client, user: User, present: datetime, stored: object,
+) -> None:
+    await log_in(app, client, user)
+    async with client.session_transaction() as kept:
+        kept["time_zone"] = stored
+    assert selected_zones(await text(client, "/preferences")) == ["UTC"]
+    assert await login_time_shown(client) == f"{present:%Y-%m-%d %H:%M} UTC"

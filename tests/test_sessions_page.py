@@ -1,4 +1,6 @@
-"""People see and end their own sessions (ASVS 7.5.2), on every backend."""
+"""People see and end their own sessions (ASVS 7.5.2), on every backend: this device first,
+each under a heading naming its device, times in words, and no form where there is nothing
+to end."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -10,6 +12,7 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from quart_app.devices import device_in_words
+from quart_app.sessions_page import PAGE_SIZE
 from quart_app.users import User
 
 from .conftest import (
@@ -25,15 +28,24 @@ from .conftest import (
 CHROME_ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like "
                   "Gecko) Chrome/131.0.0.0 Mobile Safari/537.36")
 FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+SAFARI_IOS = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+              "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1")
 LISTED = re.compile(
     r'<li class="session(?P<current> current)?">.*?action="/sessions/(?P<handle>[0-9a-f]{32})/',
     re.DOTALL,
 )
 SESSION_ITEM = re.compile(r'<li class="session[^"]*">(.*?)</li>', re.DOTALL)
+HEADING = re.compile(r'<h2 class="device" id="(?P<id>[^"]+)">(?P<words>.*?)</h2>', re.DOTALL)
+BUTTON = re.compile(r'<button type="submit" class="secondary" id="(?P<id>[^"]+)"\s+'
+                    r'aria-labelledby="(?P<labelledby>[^"]+)">(?P<text>[^<]*)</button>')
 FACT = re.compile(r"<dt>([^<]+)</dt><dd>(.*?)</dd>", re.DOTALL)
 TAG = re.compile(r"<[^>]+>")
+PASSWORD_FIELD = re.compile(r'<input id="password"[^>]*>')
+NO_OTHERS = "No other device is logged in to your account."
 # Only a server-side store has other sessions to list.
 on_redis = pytest.mark.parametrize("config", ["redis"], indirect=True)
+# A clock pinned far from the present: Redis would expire the session by its own clock.
+on_cookies = pytest.mark.parametrize("config", ["cookie"], indirect=True)
 
 
 config = config_on_backends("cookie", "redis")
@@ -58,18 +70,29 @@ async def login_with(app: Quart, user_agent: str, *, remember: bool = False,
     return browser
 
 
+def words(markup: str) -> str:
+    """Markup as it reads: tags removed, spacing made single."""
+    return " ".join(TAG.sub("", markup).split())
+
+
+def headings(listing: str) -> list[str]:
+    """The heading of each listed session, in the page's order."""
+    return [words(match["words"]) for match in HEADING.finditer(listing)]
+
+
 def facts_listed(listing: str) -> dict[str, dict[str, str]]:
     """What the page says of each listed session ("Logged in", "From", …), by its device."""
     facts = {}
     for item in SESSION_ITEM.finditer(listing):
-        device = re.search(r"<strong>([^<]*)</strong>", item[1])
-        assert device, "a listed session without its device"
-        facts[device[1]] = {term: TAG.sub("", text) for term, text in FACT.findall(item[1])}
+        heading = HEADING.search(item[1])
+        assert heading, "a listed session without its heading"
+        device = words(heading["words"]).removesuffix(" (this device)")
+        facts[device] = {term: words(text) for term, text in FACT.findall(item[1])}
     return facts
 
 
 def minute(moment: datetime) -> str:
-    """A time as the page shows it."""
+    """A time as the page shows it (no zone chosen: UTC)."""
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -113,8 +136,7 @@ async def test_every_session_of_the_user_is_listed_in_words_this_one_marked(
     laptop = await login_with(app, FIREFOX_LINUX)
     listing = await page(laptop)
     if not server_side(app):
-        assert "Firefox on Linux" in listing
-        assert "cannot be\n    listed" in listing
+        assert "This browser: <strong>Firefox on Linux</strong>" in listing
         return
     assert "Chrome on Android" in listing
     assert listing.count("(this device)") == 1
@@ -131,9 +153,11 @@ async def test_each_session_shows_when_it_logged_in_and_when_it_was_last_active(
     time_machine.shift(timedelta(minutes=5))
     laptop = await login_with(app, FIREFOX_LINUX)
     shown = facts_listed(await page(laptop))
-    assert shown["Chrome on Android"]["Logged in"] == minute(now)
-    assert shown["Chrome on Android"]["Last active"] == minute(now + timedelta(minutes=7))
-    assert shown["Firefox on Linux"]["Logged in"] == minute(now + timedelta(minutes=12))
+    assert shown["Chrome on Android"]["Logged in"] == f"12 minutes ago ({minute(now)})"
+    assert shown["Chrome on Android"]["Last active"] == (
+        f"5 minutes ago ({minute(now + timedelta(minutes=7))})")
+    assert shown["Firefox on Linux"]["Logged in"] == (
+        f"just now ({minute(now + timedelta(minutes=12))})")
 
 
 @on_redis
@@ -148,15 +172,170 @@ async def test_each_session_shows_the_client_address_it_logged_in_from(
 
 
 @on_redis
-async def test_each_session_says_whether_it_is_remembered(
+async def test_each_session_says_by_what_rule_it_ends_remembered_or_not(
     app: Quart, user: User, now: datetime,
 ) -> None:
     await login_with(app, CHROME_ANDROID, remember=True)
     laptop = await login_with(app, FIREFOX_LINUX)
     shown = facts_listed(await page(laptop))
-    assert shown["Chrome on Android"]["Remembered"] == (
-        f"yes, until {minute(now + timedelta(days=7))}")
-    assert shown["Firefox on Linux"]["Remembered"] == "no, ends when the browser closes"
+    assert shown["Chrome on Android"]["Ends"] == (
+        "after 7 days without a visit (remembered), and at "
+        f"{minute(now + timedelta(days=30))} at the latest")
+    assert shown["Firefox on Linux"]["Ends"] == (
+        "after 30 minutes without activity, or when the browser closes")
+
+
+@on_redis
+async def test_this_device_comes_first_then_the_most_recently_active(
+    app: Quart, user: User, now: datetime, time_machine: time_machine.TimeMachineFixture,
+) -> None:
+    laptop = await login_with(app, FIREFOX_LINUX)
+    time_machine.shift(timedelta(seconds=20))
+    await login_with(app, CHROME_ANDROID)
+    time_machine.shift(timedelta(seconds=20))
+    await login_with(app, SAFARI_IOS)
+    time_machine.shift(timedelta(seconds=10))  # within the minute: the laptop's visit is no news
+    assert headings(await page(laptop)) == [
+        "Firefox on Linux (this device)", "Safari on iOS", "Chrome on Android"]
+
+
+@on_redis
+@pytest.mark.config(SESSION_MAX_PER_USER=100)
+async def test_this_device_heads_the_first_page_however_long_ago_it_was_active(
+    app: Quart, user: User, now: datetime, time_machine: time_machine.TimeMachineFixture,
+) -> None:
+    oldest = AuthActions(app.test_client())
+    await log_in(app, oldest.client, user)
+    for _ in range(PAGE_SIZE):
+        time_machine.shift(timedelta(seconds=1))
+        await log_in(app, app.test_client(), user)
+    first, second = await page(oldest), await page(oldest, "/sessions?page=2")
+    assert "21 sessions, page 1 of 2: this device first, then the most recently active." in first
+    assert headings(first)[0].endswith("(this device)")
+    assert "(this device)" not in second
+
+
+@on_redis
+async def test_each_session_is_headed_by_its_device_in_words(app: Quart, user: User) -> None:
+    await login_with(app, CHROME_ANDROID)
+    laptop = await login_with(app, FIREFOX_LINUX)
+    assert sorted(headings(await page(laptop))) == [
+        "Chrome on Android", "Firefox on Linux (this device)"]
+
+
+def accessible_names(listing: str) -> list[str]:
+    """Each log-out button's accessible name, composed from its ``aria-labelledby`` ids."""
+    texts = {match["id"]: words(match["words"]) for match in HEADING.finditer(listing)}
+    buttons = list(BUTTON.finditer(listing))
+    texts |= {button["id"]: button["text"] for button in buttons}
+    return [" ".join(texts[part] for part in button["labelledby"].split())
+            for button in buttons]
+
+
+@on_redis
+async def test_each_log_out_button_is_named_after_its_device(app: Quart, user: User) -> None:
+    await login_with(app, CHROME_ANDROID)
+    laptop = await login_with(app, FIREFOX_LINUX)
+    assert accessible_names(await page(laptop)) == [
+        "Log out Firefox on Linux (this device)", "Log out Chrome on Android"]
+
+
+def offers_log_out_everywhere_else(listing: str) -> bool:
+    return 'action="/sessions/revoke-others"' in listing and bool(PASSWORD_FIELD.search(listing))
+
+
+@on_redis
+@pytest.mark.parametrize(("other_devices", "offered"), [(0, False), (1, True), (2, True)])
+async def test_log_out_everywhere_else_is_offered_only_with_another_session(
+    app: Quart, user: User, other_devices: int, offered: bool,
+) -> None:
+    for _ in range(other_devices):
+        await login_with(app, CHROME_ANDROID)
+    listing = await page(await login_with(app, FIREFOX_LINUX))
+    assert offers_log_out_everywhere_else(listing) == offered
+    assert (NO_OTHERS in listing) == (not offered)
+
+
+@on_redis
+async def test_a_wrong_password_shows_the_field_again_though_no_other_session_is_left(
+    app: Quart, user: User,
+) -> None:
+    laptop = await login_with(app, FIREFOX_LINUX)
+    wrong = await laptop.client.post("/sessions/revoke-others", form={
+        "csrf_token": csrf_from(await page(laptop)), "password": "not it at all"})
+    assert wrong.status_code == 403
+    listing = await wrong.get_data(as_text=True)
+    assert offers_log_out_everywhere_else(listing)
+    assert NO_OTHERS not in listing
+
+
+@on_cookies
+async def test_on_cookies_the_page_says_this_browser_and_when_it_logged_in(
+    app: Quart, user: User, clock: time_machine.TimeMachineFixture,
+) -> None:
+    laptop = await login_with(app, FIREFOX_LINUX)
+    clock.shift(timedelta(minutes=5))
+    assert ("This browser: Firefox on Linux, logged in 5 minutes ago (2026-11-02 09:00 UTC)."
+            in words(await page(laptop)))
+
+
+@on_cookies
+async def test_on_cookies_the_page_says_others_cannot_be_listed_but_can_be_logged_out(
+    app: Quart, user: User,
+) -> None:
+    listing = words(await page(await login_with(app, FIREFOX_LINUX)))
+    assert ("Other browsers and devices where you are logged in cannot be listed here, but "
+            "you can log them all out.") in listing
+
+
+@on_cookies
+@pytest.mark.parametrize("jargon", ["signed cookie", "Redis", "server", "operator"])
+async def test_on_cookies_the_page_speaks_no_jargon(app: Quart, user: User, jargon: str) -> None:
+    listing = await page(await login_with(app, FIREFOX_LINUX))
+    assert jargon.lower() not in words(listing).lower()
+
+
+@on_cookies
+async def test_on_cookies_log_out_everywhere_else_stays_offered(app: Quart, user: User) -> None:
+    listing = await page(await login_with(app, FIREFOX_LINUX))
+    assert offers_log_out_everywhere_else(listing)
+    assert NO_OTHERS not in listing
+
+
+async def password_field_after(app: Quart, how: str) -> str:
+    """The password field of "log out everywhere else" as shown: on the page, after a wrong
+    password, or after a form from an older tab."""
+    await login_with(app, CHROME_ANDROID)
+    laptop = await login_with(app, FIREFOX_LINUX)
+    listing = await page(laptop)
+    if how != "page":
+        response = await laptop.client.post(
+            "/sessions/revoke-others", headers={"Sec-Fetch-Site": "same-origin"},
+            form={"csrf_token": csrf_from(listing) if how == "wrong password" else "stale",
+                  "password": "not it at all"})
+        assert response.status_code == (403 if how == "wrong password" else 400)
+        listing = await response.get_data(as_text=True)
+    field = PASSWORD_FIELD.search(listing)
+    assert field, "no password field"
+    return field[0]
+
+
+@pytest.mark.parametrize(("how", "invalid"), [("wrong password", True), ("page", False),
+                                              ("stale form", False)])
+async def test_the_password_field_is_marked_invalid_and_focused_only_when_it_was_wrong(
+    app: Quart, user: User, how: str, invalid: bool,
+) -> None:
+    field = await password_field_after(app, how)
+    assert ('aria-invalid="true"' in field, " autofocus" in field) == (invalid, invalid)
+
+
+@pytest.mark.parametrize(("how", "described"), [("wrong password", True), ("page", False),
+                                                ("stale form", False)])
+async def test_the_password_field_is_described_by_the_error_only_when_it_was_wrong(
+    app: Quart, user: User, how: str, described: bool,
+) -> None:
+    field = await password_field_after(app, how)
+    assert ('aria-describedby="sessions-error"' in field) == described
 
 
 @on_redis
@@ -284,8 +463,7 @@ async def test_log_out_everywhere_else_keeps_only_this_session(app: Quart, user:
 @pytest.mark.parametrize(
     ("user_agent", "words"),
     [(CHROME_ANDROID, "Chrome on Android"), (FIREFOX_LINUX, "Firefox on Linux"),
-     ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
-      "like Gecko) Version/18.1 Mobile/15E148 Safari/604.1", "Safari on iOS"),
+     (SAFARI_IOS, "Safari on iOS"),
      ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
       "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", "Edge on Windows"),
      ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like "

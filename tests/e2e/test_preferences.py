@@ -1,5 +1,7 @@
-"""The theme in a real Chromium: chosen on /preferences, applied by the stylesheet alone."""
+"""Preferences in a real Chromium: the theme, applied by the stylesheet alone, and the time
+zone the pages' times are shown in."""
 
+import re
 from typing import Any, Final, Literal
 
 import pytest
@@ -89,3 +91,17 @@ async def test_the_preferences_page_passes_axe_in_both_palettes(
     found += await axe_violations(page)
     await context.close()
     assert found == []
+
+
+async def test_a_time_zone_chosen_from_the_list_shows_the_profiles_times_in_it(
+    page: Page, person: Person
+) -> None:
+    await person.log_in()
+    await expect(page.locator("#logged-in-at")).to_have_text(re.compile(r" UTC$"))
+    await page.get_by_role("navigation").get_by_role("link", name="Preferences").click()
+    await page.get_by_label("Time zone").select_option("Europe/Berlin")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status")).to_have_text("Preferences saved.")
+    await expect(page.get_by_label("Time zone")).to_have_value("Europe/Berlin")
+    await page.goto("/profile")
+    await expect(page.locator("#logged-in-at")).to_have_text(re.compile(r" CES?T$"))
