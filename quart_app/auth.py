@@ -26,11 +26,13 @@ from .identity import (
     logout_user,
     register_account,
     session_times,
+    take_ending,
 )
 from .passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
 from .passwords import password_problem
 from .security import safe_next
-from .templating import render
+from .sessions.policy import Ending
+from .templating import in_words, render
 from .throttle import wait_in_words
 from .users import USERNAME_MAX_LENGTH, UsernameTakenError, typed_username, username_problem
 
@@ -47,6 +49,21 @@ LOGIN_TOO_LONG: Final = "That username or password is longer than any account al
 PASSWORDS_DIFFER: Final = "The two passwords do not match."
 NAME_TAKEN: Final = "That username is taken. Choose another one."
 LOGGED_OUT: Final = "You are logged out."
+# What the login page tells a browser whose login ended without its logging out.
+ENDINGS: Final = {
+    Ending.ENDED_ELSEWHERE: "You were logged out: this session was ended from another device.",
+    Ending.ENDED_BY_OPERATOR: "You were logged out by the administrator of this site.",
+    Ending.TOO_MANY: "You were logged out: your account logged in on more than {max_sessions} "
+                     "devices, and this one had been unused the longest.",
+    Ending.PASSWORD_CHANGED: "You were logged out because your password was changed. "
+                             "Log in with the new one.",
+    Ending.ACCOUNT_DELETED: "You were logged out because your account was deleted.",
+    Ending.IDLE: "You were logged out after {idle} without activity.",
+    Ending.ABSOLUTE: "You were logged out: a login lasts at most {absolute}, however active. "
+                     "Log in again to go on.",
+    Ending.LIFETIME: "You were logged out: this device was remembered for {lifetime} "
+                     "without a visit.",
+}
 WELCOME: Final = "Welcome, {username}! Your account is ready and you are logged in."
 
 @bp.get("/")
@@ -57,9 +74,11 @@ async def index() -> ResponseReturnValue:
 
 async def render_login(status: int = 200, error: str | None = None, username: str = "",
                        target: str | None = None, invalid: str | None = None,
-                       ) -> ResponseReturnValue:
-    """The login form, with the message, the name already typed and the field to fix."""
-    page = render("login.html", error=error, username=username, next=target, invalid=invalid)
+                       ended: str | None = None) -> ResponseReturnValue:
+    """The login form, with the message, the name already typed and the field to fix, or
+    why this browser's last login ended."""
+    page = render("login.html", error=error, username=username, next=target, invalid=invalid,
+                  ended=ended)
     return page, status
 
 
@@ -75,13 +94,26 @@ def failed_login_message(failed: FailedLogin) -> str:
                                                      wait=wait)
 
 
+def ending_in_words(ending: Ending) -> str:
+    """One line on why this browser's login ended, with this app's own limits."""
+    config = current_app.config
+    return ENDINGS[ending].format(
+        idle=in_words(config["SESSION_IDLE_TIMEOUT"]),
+        absolute=in_words(config["SESSION_ABSOLUTE_TIMEOUT"]),
+        lifetime=in_words(config["PERMANENT_SESSION_LIFETIME"]),
+        max_sessions=config["SESSION_MAX_PER_USER"])
+
+
 @bp.get("/login")
 async def login_form() -> ResponseReturnValue:
-    """Show the form, or skip it for someone already logged in."""
+    """Show the form, saying once why this browser's last login ended if it ended without
+    a logout; or skip it for someone already logged in."""
     target = safe_next(request.args.get("next"))
     if current_user() is not None:
         return redirect(target or "/profile", 302)
-    return await render_login(target=target)
+    ending = take_ending()
+    return await render_login(target=target,
+                              ended=ending_in_words(ending) if ending is not None else None)
 
 
 @bp.post("/login")

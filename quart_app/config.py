@@ -207,6 +207,13 @@ def _duration(key: str, value: object, _context: Context) -> timedelta:
     return value
 
 
+def _duration_or_none(key: str, value: object, context: Context) -> timedelta:
+    """A duration that may be zero: the feature it sizes is then off."""
+    if value == 0 or value == timedelta(0):
+        return timedelta(0)
+    return _duration(key, value, context)
+
+
 def _flag(key: str, value: object, _context: Context) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(key, f"must be true or false, got {value!r}")
@@ -385,6 +392,12 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("SESSION_ABSOLUTE_TIMEOUT", timedelta(days=30), _duration,
             "every session ends this long after login, however active",
             shown_default="30 days"),
+    Setting("SESSION_END_NOTICE", timedelta(days=1), _duration_or_none,
+            "how long past a login's timeout its browser can still be told why it was "
+            "logged out (“…after 30 minutes without activity”): a signed cookie is read that "
+            "much longer (and refused), a server-side record (`redis`) is kept that much "
+            "longer, unlisted and refused, at the cost of its memory; 0 turns that off",
+            shown_default="1 day"),
     Setting("FORGOT_PASSWORD_TEXT", "Forgot it? Ask the administrator of this site.",
             _page_text,
             "the line under the login form's password field telling people what to do when "

@@ -26,7 +26,7 @@ from . import csrf, throttle
 from .audit import session_reference
 from .events import Event, emit
 from .sessions import EndedSession, current_session, get_backend, get_policy
-from .sessions.policy import CSRF_TOKEN, STARTED, USER_ID, VERSION, Verdict
+from .sessions.policy import CSRF_TOKEN, ENDED, STARTED, USER_ID, VERSION, Ending, Verdict
 from .throttle import LoginThrottledError
 from .users import User, get_store, username_problem
 
@@ -54,6 +54,13 @@ def session_times() -> SessionTimes:
     """When this login started and when the server will end it without more activity."""
     current = current_session()
     return SessionTimes(current[STARTED], get_policy().expires_at(current), current.permanent)
+
+
+def take_ending() -> Ending | None:
+    """Why this browser's last login ended without its logging out, told once (the login
+    page says it); None for a browser that never had one, or was told already."""
+    current = current_session()
+    return Ending.named(current.pop(ENDED)) if ENDED in current else None
 
 
 def current_user() -> User | None:
@@ -213,8 +220,9 @@ async def end_other_sessions(user: User) -> User:
     """
     backend = get_backend()
     current = current_session()
-    ended = await backend.end_user_sessions(user.id, keep=backend.secret(current))
-    bumped = await get_store().bump_session_version(user.id)
+    ended = await backend.end_user_sessions(user.id, Ending.ENDED_ELSEWHERE,
+                                            keep=backend.secret(current))
+    bumped = await get_store().bump_session_version(user.id, Ending.ENDED_ELSEWHERE)
     if bumped is None:
         await logout_user()
         return user
@@ -239,8 +247,10 @@ async def revoke_session(user: User, handle: str) -> EndedSession | None:
 
 async def end_user_session(user: User, handle: str, *,
                            by: str | None = None) -> EndedSession | None:
-    """End one session of a user by its handle (the page, or the CLI without ``by``)."""
-    ended = await get_backend().end_user_session(user.id, handle)
+    """End one session of a user by its handle (the page, or the CLI without ``by``); its
+    device is told it was ended from another device, or by the administrator."""
+    ending = Ending.ENDED_BY_OPERATOR if by is None else Ending.ENDED_ELSEWHERE
+    ended = await get_backend().end_user_session(user.id, handle, ending)
     if ended is not None:
         emit(Event.SESSION_REVOKED, user_id=user.id, session=session_reference(ended.secret),
              by=by)
@@ -253,9 +263,10 @@ async def _replace_password(username: str, new_password: str) -> User | None:
     The user store bumps the session version (signed cookies end); the
     backend deletes the kept sessions, so none stays listed.
     """
-    updated = await get_store().set_password(username, new_password)
+    updated = await get_store().set_password(username, new_password,
+                                             ending=Ending.PASSWORD_CHANGED)
     if updated is not None:
-        await get_backend().end_user_sessions(updated.id)
+        await get_backend().end_user_sessions(updated.id, Ending.PASSWORD_CHANGED)
     return updated
 
 
@@ -272,7 +283,7 @@ async def _remove_account(username: str) -> User | None:
     user = await users.find(username)
     if user is None or not await users.delete(username):
         return None
-    await get_backend().end_user_sessions(user.id)
+    await get_backend().end_user_sessions(user.id, Ending.ACCOUNT_DELETED)
     return user
 
 
@@ -285,9 +296,10 @@ async def remove_account(username: str) -> User | None:
 
 
 async def end_every_session(user: User) -> int:
-    """End all of a user's sessions, kept or in signed cookies; how many kept ones ended."""
-    ended = await get_backend().end_user_sessions(user.id)
-    bumped = await get_store().bump_session_version(user.id)
+    """The operator ends all of a user's sessions, kept or in signed cookies; how many kept
+    ones ended."""
+    ended = await get_backend().end_user_sessions(user.id, Ending.ENDED_BY_OPERATOR)
+    bumped = await get_store().bump_session_version(user.id, Ending.ENDED_BY_OPERATOR)
     emit(Event.ALL_SESSIONS_ENDED, user_id=user.id, ended=ended,
          session_version=None if bumped is None else bumped.session_version)
     return ended
@@ -341,6 +353,8 @@ async def _load_user() -> None:
     current = current_session()
     if current.refused is not None:
         _audit_refusal(current.refused, current.before_refusal)
+    if current.ended is not None:
+        current[ENDED] = current.ended.value
         return
     if USER_ID not in current:
         return
@@ -350,10 +364,20 @@ async def _load_user() -> None:
         user = await users.get_fresh(current[USER_ID])
     if user is None or user.session_version != current[VERSION]:
         user_id, reference = current[USER_ID], _reference()
+        ending = (Ending.ACCOUNT_DELETED if user is None
+                  else await _ending_since(user_id, current[VERSION]))
         await _end_session()
+        current[ENDED] = ending.value
         emit(Event.SESSION_REFUSED, user_id=user_id, session=reference, reason="revoked")
         return
     g.user = user
+
+
+async def _ending_since(user_id: int, version: int) -> Ending:
+    """Why sessions of this version ended, as recorded with the bump; "ended elsewhere"
+    where nothing (or nothing known) was recorded."""
+    recorded = Ending.named(await get_store().ending_since(user_id, version))
+    return recorded or Ending.ENDED_ELSEWHERE
 
 
 def _audit_refusal(verdict: Verdict, refused: dict[str, object]) -> None:

@@ -29,9 +29,10 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.schema import CreateTable
 
 from .passwords import PasswordHasher
@@ -76,6 +77,16 @@ login_failures_table = Table(
     Column("key", Text, primary_key=True),
     Column("count", Integer, nullable=False),
     Column("window_start", BigInteger, nullable=False),
+)
+# Why each user's sessions last ended together (a password change, "log out everywhere"): a
+# signed cookie from before carries an older session version, and its device is told this
+# reason. One row per user, the latest; created beside the users by ``create_all``.
+session_endings_table = Table(
+    "session_endings",
+    metadata,
+    Column("user_id", Integer, primary_key=True),
+    Column("session_version", Integer, nullable=False),
+    Column("ending", String(32), nullable=False),
 )
 
 
@@ -237,8 +248,9 @@ class UserStore:
             await self._store_hash(row.id, await self.hasher.hash(password))
         return User(row.id, row.username, row.session_version)
 
-    async def set_password(self, username: str, password: str) -> User | None:
-        """Change a password and end every session of that user."""
+    async def set_password(self, username: str, password: str, *,
+                           ending: str) -> User | None:
+        """Change a password and end every session of that user, for ``ending``'s reason."""
         row = await self._row_by_name(username)
         if row is None:
             return None
@@ -251,11 +263,13 @@ class UserStore:
                         session_version=users_table.c.session_version + 1)
                 .returning(users_table.c.session_version)
             )).scalar_one()
+            await _record_ending(conn, row.id, version, ending)
         self.cache.forget(row.id)
         return User(row.id, row.username, version)
 
-    async def bump_session_version(self, user_id: int) -> User | None:
-        """End every session of a user without touching the password ("log out everywhere")."""
+    async def bump_session_version(self, user_id: int, ending: str) -> User | None:
+        """End every session of a user without touching the password ("log out everywhere"),
+        remembering ``ending`` as the reason the older sessions' devices are told."""
         async with self.engine.begin() as conn:
             row = (await conn.execute(
                 update(users_table)
@@ -264,8 +278,21 @@ class UserStore:
                 .returning(users_table.c.id, users_table.c.username,
                            users_table.c.session_version)
             )).first()
+            if row is not None:
+                await _record_ending(conn, user_id, row.session_version, ending)
         self.cache.forget(user_id)
         return User(*row) if row else None
+
+    async def ending_since(self, user_id: int, session_version: int) -> str | None:
+        """Why a session of this version no longer counts: the reason recorded with the
+        latest version bump after it, or None if none was recorded (an older release's)."""
+        table = session_endings_table
+        async with self.engine.connect() as conn:
+            ending: str | None = (await conn.execute(
+                select(table.c.ending).where(table.c.user_id == user_id,
+                                             table.c.session_version > session_version)
+            )).scalar_one_or_none()
+        return ending
 
     async def delete(self, username: str) -> bool:
         """Remove an account; its sessions fail the per-request lookup from then on."""
@@ -275,6 +302,9 @@ class UserStore:
                 .where(users_table.c.username_key == username_key(username))
                 .returning(users_table.c.id)
             )).scalar_one_or_none()
+            if user_id is not None:
+                await conn.execute(session_endings_table.delete()
+                                   .where(session_endings_table.c.user_id == user_id))
         if user_id is None:
             return False
         self.cache.forget(user_id)
@@ -294,6 +324,17 @@ class UserStore:
                 .where(users_table.c.id == user_id)
                 .values(password_hash=password_hash)
             )
+
+
+async def _record_ending(conn: AsyncConnection, user_id: int, version: int, ending: str) -> None:
+    """Keep ``ending`` as the reason sessions older than ``version`` ended (one row a user)."""
+    table = session_endings_table
+    insert_ = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    await conn.execute(insert_(table).values(user_id=user_id, session_version=version,
+                                             ending=ending)
+                       .on_conflict_do_update(index_elements=[table.c.user_id],
+                                              set_={"session_version": version,
+                                                    "ending": ending}))
 
 
 _SELECT_BY_ID: Final = select(

@@ -145,6 +145,13 @@ def clock(time_machine: time_machine.TimeMachineFixture) -> time_machine.TimeMac
 
 
 @pytest.fixture
+def now(time_machine: time_machine.TimeMachineFixture) -> time_machine.TimeMachineFixture:
+    """A stopped clock at the real present (Redis expires keys by its own clock)."""
+    time_machine.move_to(datetime.now(UTC), tick=False)
+    return time_machine
+
+
+@pytest.fixture
 def client(app: Quart) -> Client:
     """A test client with its own cookie jar."""
     return app.test_client()

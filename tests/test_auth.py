@@ -3,7 +3,6 @@
 import logging
 import re
 from datetime import timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from quart_app.users import User, UserStore
 
 from .conftest import (
     PASSWORD,
-    START,
     AuthActions,
     cookie_attributes,
     csrf_from,
@@ -432,23 +430,26 @@ async def test_deleted_user_is_logged_out_at_once_in_the_same_worker(
 
 @pytest.mark.parametrize(
     "revoke",
-    [pytest.param(lambda store: store.set_password("alice", "a brand new passphrase"),
+    [pytest.param(lambda store: store.set_password("alice", "a brand new passphrase",
+                                                   ending="password-changed"),
                   id="password-changed"),
      pytest.param(lambda store: store.delete("alice"), id="user-deleted")],
 )
-async def test_a_revoked_session_has_its_cookie_deleted_in_the_same_response(
-    auth: AuthActions, store: UserStore, user: User, clock: time_machine.TimeMachineFixture,
-    revoke: Any,
+async def test_a_revoked_session_has_its_cookie_replaced_in_the_same_response(
+    app: Quart, auth: AuthActions, store: UserStore, user: User,
+    clock: time_machine.TimeMachineFixture, revoke: Any,
 ) -> None:
     await auth.login(remember=True)
     assert (await auth.client.get("/profile")).status_code == 200
+    old_cookie = jar_cookie(auth.client)
     await revoke(store)
     response = await auth.client.get("/profile")
     assert response.status_code == 302
     [header] = set_cookie_headers(response)
     attributes = cookie_attributes(header)
-    assert (attributes["value"], attributes["max-age"]) == ("", "0")
-    assert parsedate_to_datetime(attributes["expires"]) < START
+    assert attributes["value"] not in ("", old_cookie)
+    assert "max-age" not in attributes  # no longer remembered: it ends with the browser
+    assert (await replay(app, attributes["value"]).get("/profile")).status_code == 302
 
 
 async def test_password_change_ends_the_old_cookie_at_once_in_the_same_worker(
@@ -460,7 +461,7 @@ async def test_password_change_ends_the_old_cookie_at_once_in_the_same_worker(
     await auth.login()
     assert (await auth.client.get("/profile")).status_code == 200
     old_cookie = jar_cookie(auth.client)
-    await store.set_password("alice", "a brand new passphrase")
+    await store.set_password("alice", "a brand new passphrase", ending="password-changed")
     response = await replay(app, old_cookie).get("/profile")
     assert response.status_code == 302
 
@@ -480,8 +481,9 @@ async def test_a_deleted_users_cookie_is_not_accepted_as_the_next_account_regist
     assert response.status_code == 302
     assert response.headers["Location"] == "/login?next=/profile"
     [header] = set_cookie_headers(response)
-    attributes = cookie_attributes(header)
-    assert (attributes["value"], attributes["max-age"]) == ("", "0")
+    replaced = cookie_attributes(header)["value"]
+    assert replaced != old_cookie
+    assert (await replay(app, replaced).get("/profile")).status_code == 302
 
 
 # --- methods ------------------------------------------------------------------------------

@@ -289,6 +289,7 @@ REFUSED: Final[dict[str, object]] = {
     "PERMANENT_SESSION_LIFETIME": 0,
     "SESSION_IDLE_TIMEOUT": -5,
     "SESSION_ABSOLUTE_TIMEOUT": "a month",
+    "SESSION_END_NOTICE": -1,
     "FORGOT_PASSWORD_TEXT": "first line\nsecond line",
     "REGISTRATION_ENABLED": "yes",
     "USER_CACHE_TTL": 3600,

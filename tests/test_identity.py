@@ -55,5 +55,5 @@ async def test_a_session_older_than_the_cached_user_is_refused(
     await auth.login()
     old = jar_cookie(auth.client)
     async with other_worker.app_context():
-        await get_store().bump_session_version(user.id)
+        await get_store().bump_session_version(user.id, "ended-elsewhere")
     assert (await replay(other_worker, old).get("/profile")).status_code == 302

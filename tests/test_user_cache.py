@@ -139,7 +139,7 @@ async def test_a_change_made_by_another_worker_counts_within_the_ttl(
     other_worker = build_store(app.config["DATABASE_URL"],
                                PasswordHasher(app.config["PASSWORD_HASH_PARAMETERS"]))
     try:
-        await other_worker.set_password("alice", PASSWORD + " changed")
+        await other_worker.set_password("alice", PASSWORD + " changed", ending="password-changed")
     finally:
         await other_worker.close()
     clock.shift(timedelta(seconds=app.config["USER_CACHE_TTL"]))

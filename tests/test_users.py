@@ -54,7 +54,8 @@ async def test_authenticate_accepts_only_the_right_password(store: UserStore) ->
 
 async def test_set_password_bumps_the_session_version(store: UserStore) -> None:
     user = await store.create("alice", PASSWORD)
-    changed = await store.set_password("alice", "another long passphrase")
+    changed = await store.set_password("alice", "another long passphrase",
+                                       ending="password-changed")
     assert changed is not None
     assert changed.session_version == user.session_version + 1
     assert await store.authenticate("alice", "another long passphrase") == changed

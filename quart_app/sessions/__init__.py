@@ -89,6 +89,7 @@ def init_app(app: Quart, admit_new: Admission) -> None:
         idle_timeout=app.config["SESSION_IDLE_TIMEOUT"],
         absolute_timeout=app.config["SESSION_ABSOLUTE_TIMEOUT"],
         permanent_lifetime=app.config["PERMANENT_SESSION_LIFETIME"],
+        end_notice=app.config["SESSION_END_NOTICE"],
     )
     backend = BACKENDS[app.config["SESSION_BACKEND"]](app, policy, admit_new)
     app.session_interface = backend  # type: ignore[assignment]  # Quart types its default

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, Protocol
 
 from quart.sessions import SecureCookieSession
 
-from .policy import RESERVED, SessionPolicy, Verdict, visitor_data
+from .policy import RESERVED, TIMED_OUT, USER_ID, Ending, SessionPolicy, Verdict, visitor_data
 
 
 class CookieAction(Enum):
@@ -43,6 +43,8 @@ class AppSession(SecureCookieSession):
         super().__init__(*args, **kwargs)
         self.refused: Verdict | None = None
         self.before_refusal: dict[str, Any] = {}
+        # Why the login this browser brought has ended, where the backend could tell.
+        self.ended: Ending | None = None
         # Set when the store failed or a write was refused: nothing more is written this request.
         self.failure: Exception | None = None
         self.cookie = CookieAction.KEEP
@@ -72,6 +74,8 @@ def admit(policy: SessionPolicy, session: AppSession) -> None:
         return
     session.refused = verdict
     session.before_refusal = dict(session)
+    if USER_ID in session:
+        session.ended = TIMED_OUT.get(verdict)
     session.clear()
     session.rotate_pending = True
     session.cookie = CookieAction.DELETE
@@ -117,12 +121,16 @@ class SessionBackend(Protocol):
         """A user's live sessions, most recently active first; None where none are kept."""
         ...
 
-    async def end_user_session(self, user_id: int, handle: str) -> EndedSession | None:
-        """End one session of a user by its handle; what it was, or None if not theirs."""
+    async def end_user_session(self, user_id: int, handle: str,
+                               ending: Ending) -> EndedSession | None:
+        """End one session of a user by its handle, its device to be told ``ending``; what
+        it was, or None if not theirs."""
         ...
 
-    async def end_user_sessions(self, user_id: int, *, keep: str | None = None) -> int:
-        """End a user's kept sessions but the one named ``keep``; how many ended."""
+    async def end_user_sessions(self, user_id: int, ending: Ending, *,
+                                keep: str | None = None) -> int:
+        """End a user's kept sessions but the one named ``keep``, their devices to be told
+        ``ending``; how many ended."""
         ...
 
     async def ping(self) -> None:

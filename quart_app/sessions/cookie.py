@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from ..signing import CachedKeyTimestampSigner
 from .base import AppSession, EndedSession, SessionTooLargeError, StoredSession, admit
-from .policy import CSRF_TOKEN, SessionPolicy
+from .policy import CSRF_TOKEN, Ending, SessionPolicy
 
 SALT: Final = "quart_app.session"
 # Werkzeug's own warning threshold for one Set-Cookie header; browsers keep about 4096 bytes.
@@ -143,12 +143,15 @@ class SignedCookieSessionInterface(SecureCookieSessionInterface):
         """None: copies of a signed cookie are kept by browsers only."""
         return None
 
-    async def end_user_session(self, user_id: int, handle: str) -> EndedSession | None:
+    async def end_user_session(self, user_id: int, handle: str,
+                               ending: Ending) -> EndedSession | None:
         """None: no cookie but this one can be reached (a version bump ends all)."""
         return None
 
-    async def end_user_sessions(self, user_id: int, *, keep: str | None = None) -> int:
-        """0: other browsers' cookies end through the user's session version, bumped by identity."""
+    async def end_user_sessions(self, user_id: int, ending: Ending, *,
+                                keep: str | None = None) -> int:
+        """0: other browsers' cookies end through the user's session version, bumped by
+        identity, which records the ending with it."""
         return 0
 
     async def ping(self) -> None:

@@ -31,11 +31,13 @@ VERSION: Final = "_version"
 STARTED: Final = "_started"
 LAST_SEEN: Final = "_seen"
 CSRF_TOKEN: Final = "_csrf"  # noqa: S105 - a session key
+# Why this browser's login ended, kept for the login page to say (and dropped at the next login).
+ENDED: Final = "_ended"
 PERMANENT: Final = "_permanent"  # Quart's own key behind ``session.permanent``
 LOGIN_KEYS: Final = (USER_ID, USERNAME, VERSION, CSRF_TOKEN)
 # What the policy itself keeps: a session holding only these holds no data.
 BOOKKEEPING: Final = frozenset({STARTED, LAST_SEEN, PERMANENT})
-RESERVED: Final = BOOKKEEPING | frozenset(LOGIN_KEYS)
+RESERVED: Final = BOOKKEEPING | frozenset(LOGIN_KEYS) | {ENDED}
 
 # Activity is written back at most once a minute, so most requests neither
 # re-sign nor re-send the cookie; idle limits are therefore exact to a minute.
@@ -57,6 +59,34 @@ class Verdict(StrEnum):
     LIFETIME = "remember-me lifetime"
 
 
+class Ending(StrEnum):
+    """Why a login ended without its browser logging out: what that browser is told next.
+
+    Only the browser holding the session learns it (from its own signed
+    cookie, or from a note kept under its secret id), never anyone else.
+    """
+
+    ENDED_ELSEWHERE = "ended-elsewhere"
+    ENDED_BY_OPERATOR = "ended-by-operator"
+    TOO_MANY = "too-many-sessions"
+    PASSWORD_CHANGED = "password-changed"  # noqa: S105 - a reason, not a password
+    ACCOUNT_DELETED = "account-deleted"
+    IDLE = "idle"
+    ABSOLUTE = "absolute"
+    LIFETIME = "lifetime"
+
+    @classmethod
+    def named(cls, value: object) -> "Ending | None":
+        """The ending a stored value names, or None for anything else: a note, a database
+        row or a session key is data, and reading data never crashes."""
+        return cls(value) if isinstance(value, str) and value in cls._value2member_map_ else None
+
+
+# The endings the lifetimes decide, by the verdict that refused the session.
+TIMED_OUT: Final = {Verdict.IDLE: Ending.IDLE, Verdict.ABSOLUTE: Ending.ABSOLUTE,
+                    Verdict.LIFETIME: Ending.LIFETIME}
+
+
 def holds_data(session: Mapping[str, Any]) -> bool:
     """Whether anything but the policy's own bookkeeping is in the session."""
     return any(key not in BOOKKEEPING for key in session)
@@ -69,11 +99,13 @@ def visitor_data(session: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class SessionPolicy:
-    """The three limits from the configuration, applied on every request."""
+    """The three limits from the configuration, applied on every request, and how long
+    past them a session can still be read to tell its browser why it ended."""
 
     idle_timeout: timedelta
     absolute_timeout: timedelta
     permanent_lifetime: timedelta
+    end_notice: timedelta = timedelta(0)
 
     def start(self, session: SessionMixin, user_id: int, username: str, version: int,
               *, remember: bool) -> None:
@@ -137,10 +169,19 @@ class SessionPolicy:
         """The oldest cookie signature worth reading; ``check`` decides the rest.
 
         Every request that records activity re-signs the cookie, so a live
-        session's signature is never older than its longest sliding window.
+        session's signature is never older than its longest sliding window;
+        one that ended is read ``end_notice`` longer, to say why.
         """
-        longest = max(self.permanent_lifetime, self.idle_timeout)
+        longest = max(self.permanent_lifetime, self.idle_timeout) + self.end_notice
         return int(longest.total_seconds()) + ACTIVITY_RESOLUTION
+
+    def kept_until(self, session: Mapping[str, Any]) -> int:
+        """How long a store keeps this session's record: a login's ``end_notice`` past its
+        expiry, so its browser can be told it timed out; a visitor's data no longer."""
+        expires_at = self.expires_at(session)
+        if USER_ID not in session:
+            return expires_at
+        return expires_at + int(self.end_notice.total_seconds())
 
     def expires_at(self, session: Mapping[str, Any]) -> int:
         """When the server will stop accepting this session if it sees no more activity."""

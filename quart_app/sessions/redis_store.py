@@ -3,10 +3,13 @@
 Keys, under the configured prefix:
 
 - ``{prefix}s:{session_id}``: the record (a string), expiring at the session's
-  absolute ``expires_at`` (``SET ... EXAT``), so Redis itself forgets it.
-  Anonymous records (a visitor's data without a login) are in no index.
+  absolute ``kept_until`` (``SET ... EXAT``: its ``expires_at``, or later for
+  a login, so its device can be told it timed out), so Redis itself forgets
+  it. Anonymous records (a visitor's data without a login) are in no index.
 - ``{prefix}u:{user_id}``: a sorted set of that user's session ids scored by
-  expiry; the set itself expires with its latest member.
+  ``expires_at``; the set itself expires with its latest member.
+- ``{prefix}ended:{session_id}``: why a deleted login ended (revoked, password
+  changed, …), a short string living as long as the record would have.
 
 Every write that touches both is one Lua script, so no crash or concurrent
 request can leave a record without its index entry. Index entries of
@@ -26,9 +29,9 @@ from .store import SessionStoreBase, SessionStoreUnavailableError
 __all__ = ["OPERATION_TIMEOUT", "RedisStore"]
 
 # KEYS: record, and the index unless the record is anonymous. ARGV: record, expires_at, now,
-# session_id, NX|XX.
+# session_id, NX|XX, kept_until.
 _SAVE: Final = """
-if not redis.call('SET', KEYS[1], ARGV[1], ARGV[5], 'EXAT', ARGV[2]) then
+if not redis.call('SET', KEYS[1], ARGV[1], ARGV[5], 'EXAT', ARGV[6]) then
     return 0
 end
 if #KEYS == 1 then
@@ -55,11 +58,29 @@ end
 return live
 """
 
-# KEYS: index. ARGV: record key prefix. Returns how many records existed.
+# KEYS: record, its ending note. ARGV: the ending. The note lives as long as the record would.
+_DELETE_NOTED: Final = """
+local ttl = redis.call('PTTL', KEYS[1])
+redis.call('DEL', KEYS[1])
+if ttl > 0 then
+    redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl)
+end
+"""
+
+# KEYS: index. ARGV: record key prefix, note key prefix, the ending ('' for none), now.
+# Deletes the live records (scored after now); returns how many there were.
 _DELETE_USER: Final = """
 local deleted = 0
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    deleted = deleted + redis.call('DEL', ARGV[1] .. id)
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[4], '+inf')) do
+    local key = ARGV[1] .. id
+    local ttl = redis.call('PTTL', key)
+    if ttl ~= -2 then
+        redis.call('DEL', key)
+        deleted = deleted + 1
+        if ARGV[3] ~= '' and ttl > 0 then
+            redis.call('SET', ARGV[2] .. id, ARGV[3], 'PX', ttl)
+        end
+    end
 end
 redis.call('DEL', KEYS[1])
 return deleted
@@ -74,7 +95,8 @@ class RedisStore(RedisBacked, SessionStoreBase):
     error, ``OPERATION_TIMEOUT`` over the whole call).
     """
 
-    SCRIPTS: ClassVar = {"save": _SAVE, "live_ids": _LIVE_IDS, "delete_user": _DELETE_USER}
+    SCRIPTS: ClassVar = {"save": _SAVE, "live_ids": _LIVE_IDS, "delete_noted": _DELETE_NOTED,
+                         "delete_user": _DELETE_USER}
     UNAVAILABLE = SessionStoreUnavailableError
 
     async def load(self, session_id: str) -> str | None:
@@ -83,20 +105,33 @@ class RedisStore(RedisBacked, SessionStoreBase):
         return record
 
     async def write(self, session_id: str, record: str, user_id: int | None, expires_at: int,
-                    now: float, *, must_create: bool) -> bool:
+                    kept_until: int, now: float, *, must_create: bool) -> bool:
         """Create (``SET NX``) or update (``SET XX``) a record and index it, atomically."""
         script = self.script("save")
         written = await self.call(lambda c: script(
             keys=[self._record_key(session_id),
                   *([] if user_id is None else [self._index_key(user_id)])],
-            args=[record, expires_at, repr(now), session_id, "NX" if must_create else "XX"],
+            args=[record, expires_at, repr(now), session_id, "NX" if must_create else "XX",
+                  kept_until],
             client=c,
         ))
         return bool(written)
 
-    async def delete(self, session_id: str) -> None:
-        """Remove one record (logout, rotation); its index entry goes lazily."""
-        await self.call(lambda c: c.delete(self._record_key(session_id)))
+    async def delete(self, session_id: str, *, ending: str | None = None) -> None:
+        """Remove one record (logout, rotation); its index entry goes lazily. With
+        ``ending``, one script deletes it and leaves the note with its remaining TTL."""
+        if ending is None:
+            await self.call(lambda c: c.delete(self._record_key(session_id)))
+            return
+        script = self.script("delete_noted")
+        await self.call(lambda c: script(
+            keys=[self._record_key(session_id), self._note_key(session_id)], args=[ending],
+            client=c))
+
+    async def ending(self, session_id: str) -> str | None:
+        """The note a delete left, while it lasts."""
+        note: str | None = await self.call(lambda c: c.get(self._note_key(session_id)))
+        return note
 
     async def user_session_ids(self, user_id: int) -> list[str]:
         """One user's live session ids, sorted; expired and deleted ones leave the index.
@@ -111,16 +146,24 @@ class RedisStore(RedisBacked, SessionStoreBase):
         ))
         return sorted(live)
 
-    async def delete_user_sessions(self, user_id: int) -> int:
-        """End every session of one user in one atomic step; returns how many existed."""
+    async def delete_user_sessions(self, user_id: int, *, ending: str | None = None) -> int:
+        """End every live session of one user in one atomic step; returns how many there were.
+
+        ``now`` is the app's clock, as for ``user_session_ids``.
+        """
         script = self.script("delete_user")
         deleted = await self.call(lambda c: script(
-            keys=[self._index_key(user_id)], args=[self._record_key("")], client=c,
+            keys=[self._index_key(user_id)],
+            args=[self._record_key(""), self._note_key(""), ending or "", repr(time.time())],
+            client=c,
         ))
         return int(deleted)
 
     def _record_key(self, session_id: str) -> str:
         return self.key("s", session_id)
+
+    def _note_key(self, session_id: str) -> str:
+        return self.key("ended", session_id)
 
     def _index_key(self, user_id: int) -> str:
         return self.key("u", user_id)

@@ -39,7 +39,7 @@ from .base import (
     StoredSession,
     admit,
 )
-from .policy import LAST_SEEN, PERMANENT, STARTED, USER_ID, SessionPolicy
+from .policy import LAST_SEEN, PERMANENT, STARTED, USER_ID, Ending, SessionPolicy
 from .store import SESSION_ID_BYTES, SESSION_ID_LENGTH, SessionStore, SessionStoreUnavailableError
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,10 @@ class ServerSideSessionInterface(SessionInterface):
     ``max_bytes`` bounds one record; ``max_per_user`` bounds one user's
     logins (past it, the least recently active one ends at the next login);
     ``admit_new`` is asked before a record without a login is created, so
-    one address cannot fill the store with anonymous writes.
+    one address cannot fill the store with anonymous writes. A login's
+    record is kept the policy's ``end_notice`` past its expiry (unlisted,
+    refused when read), so its device is told it timed out; a login ended
+    by a person or a password change leaves a note of why under its id.
     """
 
     session_class = ServerSideSession
@@ -113,12 +116,24 @@ class ServerSideSessionInterface(SessionInterface):
         if decoded is None:
             session.forget_id()
             session.modified = False
+            await self._read_ending(session, cookie)
             return session
         session.update(decoded["data"])
         session.meta = decoded["meta"]
         session.modified = False
         admit(self.policy, session)  # may slide the activity date: then modified again
         return session
+
+    async def _read_ending(self, session: ServerSideSession, session_id: str) -> None:
+        """An id without a record: why its login ended, if a note says (then the note stands
+        for the record, so a new one made to say so is no new visitor's)."""
+        try:
+            noted = await self.store.ending(session_id)
+        except SessionStoreUnavailableError as error:
+            session.failure = error
+            return
+        session.ended = Ending.named(noted)
+        session.replaced_record = session.ended is not None
 
     async def persist(self, session: AppSession) -> None:
         """Write the session now: create it under a new id, update it, or delete it.
@@ -145,7 +160,8 @@ class ServerSideSessionInterface(SessionInterface):
         if session.session_id is None:
             await self._create(session, expires_at)
         elif await self.store.save(session.session_id, self._record(session), user_id,
-                                   expires_at, must_create=False):
+                                   expires_at, must_create=False,
+                                   kept_until=self.policy.kept_until(session)):
             session.cookie = CookieAction.SET
         elif user_id is not None:
             log.info("session ended elsewhere while this request was in flight")
@@ -175,8 +191,9 @@ class ServerSideSessionInterface(SessionInterface):
         elif not session.replaced_record:
             await self.admit_new(request.remote_addr)
         session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
-        while not await self.store.save(session_id, record, user_id,
-                                        expires_at, must_create=True):
+        kept_until = self.policy.kept_until(session)
+        while not await self.store.save(session_id, record, user_id, expires_at,
+                                        must_create=True, kept_until=kept_until):
             session_id = secrets.token_urlsafe(SESSION_ID_BYTES)  # a 2**-256 event
         session.session_id = session_id
         session.cookie = CookieAction.SET
@@ -192,7 +209,7 @@ class ServerSideSessionInterface(SessionInterface):
             return
         stored = await self._stored(user_id, session_ids)
         for session_id, _ in stored[self.max_per_user - 1:]:
-            await self.store.delete(session_id)
+            await self.store.delete(session_id, ending=Ending.TOO_MANY)
 
     async def _stored(self, user_id: int,
                       session_ids: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
@@ -221,27 +238,31 @@ class ServerSideSessionInterface(SessionInterface):
             user_agent=str(meta.get("user_agent", "")), address=str(meta.get("address", "")),
         )
 
-    async def end_user_session(self, user_id: int, handle: str) -> EndedSession | None:
-        """Delete the one live record of this user whose handle matches; None if there is none.
+    async def end_user_session(self, user_id: int, handle: str,
+                               ending: Ending) -> EndedSession | None:
+        """Delete the one live record of this user whose handle matches, leaving ``ending``
+        for its device; None if there is none.
 
         Only that record is read (for its device), not the user's others.
         """
         for session_id in await self.store.user_session_ids(user_id):
             if handle_of(session_id) == handle:
                 found = await self._stored(user_id, [session_id])
-                await self.store.delete(session_id)
+                await self.store.delete(session_id, ending=ending)
                 if not found:
                     return None  # it expired a moment ago
                 return EndedSession(session_id, str(found[0][1]["meta"].get("user_agent", "")))
         return None
 
-    async def end_user_sessions(self, user_id: int, *, keep: str | None = None) -> int:
-        """Delete every record of the user but ``keep`` (this session's own id)."""
+    async def end_user_sessions(self, user_id: int, ending: Ending, *,
+                                keep: str | None = None) -> int:
+        """Delete every live record of the user but ``keep`` (this session's own id), each
+        leaving ``ending`` for its device."""
         if keep is None:
-            return await self.store.delete_user_sessions(user_id)
+            return await self.store.delete_user_sessions(user_id, ending=ending)
         others = [sid for sid in await self.store.user_session_ids(user_id) if sid != keep]
         for session_id in others:
-            await self.store.delete(session_id)
+            await self.store.delete(session_id, ending=ending)
         return len(others)
 
     def secret(self, session: AppSession) -> str | None:

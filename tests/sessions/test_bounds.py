@@ -40,13 +40,6 @@ async def config(
 
 
 @pytest.fixture
-def now(time_machine: time_machine.TimeMachineFixture) -> time_machine.TimeMachineFixture:
-    """A stopped clock at the real present (Redis expires keys by its own clock)."""
-    time_machine.move_to(datetime.now(UTC), tick=False)
-    return time_machine
-
-
-@pytest.fixture
 async def alice(app: Quart) -> User:
     async with app.app_context():
         return await get_users().create("alice", PASSWORD)

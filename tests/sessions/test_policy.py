@@ -62,13 +62,24 @@ async def test_unchanged_cookie_is_judged_by_the_server_clock(
     assert await profile_status(app, cookie) == status
 
 
-async def test_refused_session_cookie_is_deleted(
+async def test_refused_session_cookie_is_deleted_where_nothing_is_said(
+    app: Quart, auth: AuthActions, user: User, clock: time_machine.TimeMachineFixture
+) -> None:
+    cookie = await login_cookie(auth, remember=False)
+    clock.shift(IDLE + SECOND)
+    [header] = set_cookie_headers(await replay(app, cookie).get("/static/style.css"))
+    assert cookie_attributes(header)["max-age"] == "0"
+
+
+async def test_refused_session_cookie_is_replaced_by_one_without_the_login(
     app: Quart, auth: AuthActions, user: User, clock: time_machine.TimeMachineFixture
 ) -> None:
     cookie = await login_cookie(auth, remember=False)
     clock.shift(IDLE + SECOND)
     [header] = set_cookie_headers(await replay(app, cookie).get("/profile"))
-    assert cookie_attributes(header)["max-age"] == "0"
+    replaced = cookie_attributes(header)["value"]
+    assert replaced not in ("", cookie)
+    assert await profile_status(app, replaced) == 302
 
 
 async def test_activity_slides_the_idle_timeout(

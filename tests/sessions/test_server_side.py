@@ -55,13 +55,6 @@ async def alice(app: Quart) -> User:
         return await get_store().create("alice", PASSWORD)
 
 
-@pytest.fixture
-def now(time_machine: time_machine.TimeMachineFixture) -> time_machine.TimeMachineFixture:
-    """A stopped clock at the real present (Redis expires keys by its own clock)."""
-    time_machine.move_to(datetime.now(UTC), tick=False)
-    return time_machine
-
-
 async def reopen(app: Quart, cookie: str | None) -> ServerSideSession:
     """The session a request with this cookie opens, record read, as a view would see it."""
     async with app.test_request_context("/", headers={"Cookie": f"{COOKIE}={cookie}"}):
@@ -254,37 +247,69 @@ async def test_a_request_in_flight_cannot_resurrect_a_revoked_session(
     assert await store.user_session_ids(alice.id) == []
 
 
-async def test_a_session_its_user_revoked_is_deleted_with_its_cookie(
+async def test_a_session_its_user_revoked_is_deleted_and_its_cookie_replaced(
     app: Quart, client: Client, alice: User, store: SessionStore
 ) -> None:
     cookie = await log_in(app, client, alice)
     async with app.app_context():
-        await get_store().bump_session_version(alice.id)
+        await get_store().bump_session_version(alice.id, "ended-elsewhere")
     response = await client.get("/profile")
     assert response.status_code == 302
     [header] = set_cookie_headers(response)
-    assert cookie_attributes(header)["max-age"] == "0"
+    assert cookie_attributes(header)["value"] not in ("", cookie)
     assert await store.load(cookie) is None
 
 
 @pytest.mark.parametrize(("remember", "lifetime"), [(False, timedelta(minutes=30)),
                                                     (True, timedelta(days=7))])
-async def test_the_record_expires_when_the_policy_would_refuse_it(
+async def test_the_record_is_kept_past_its_expiry_only_for_the_end_notice(
     app: Quart, client: Client, alice: User, store: SessionStore,
     now: time_machine.TimeMachineFixture, remember: bool, lifetime: timedelta,
 ) -> None:
     cookie = await log_in(app, client, alice, remember=remember)
+    kept = lifetime + timedelta(days=1)  # SESSION_END_NOTICE's default, per the README
     if app.config["SESSION_BACKEND"] == "redis":
         redis = Redis.from_url(app.config["REDIS_URL"])
         try:
             ttl = await redis.ttl(f"{app.config['SESSION_KEY_PREFIX']}s:{cookie}")
         finally:
             await redis.aclose()
-        assert lifetime.total_seconds() - 5 <= ttl <= lifetime.total_seconds()
+        assert kept.total_seconds() - 5 <= ttl <= kept.total_seconds()
         return
-    now.shift(lifetime - timedelta(seconds=1))
+    now.shift(kept - timedelta(seconds=1))
     assert await store.load(cookie) is not None
     now.shift(timedelta(seconds=1))
+    assert await store.load(cookie) is None
+
+
+@pytest.mark.parametrize(("remember", "lifetime"), [(False, timedelta(minutes=30)),
+                                                    (True, timedelta(days=7))])
+async def test_the_record_leaves_the_list_when_the_policy_would_refuse_it(
+    app: Quart, client: Client, alice: User, store: SessionStore,
+    now: time_machine.TimeMachineFixture, remember: bool, lifetime: timedelta,
+) -> None:
+    await log_in(app, client, alice, remember=remember)
+    now.shift(lifetime - timedelta(seconds=1))
+    assert len(await store.user_session_ids(alice.id)) == 1
+    now.shift(timedelta(seconds=1))
+    assert await store.user_session_ids(alice.id) == []
+
+
+@pytest.mark.config(SESSION_END_NOTICE=0)
+async def test_without_an_end_notice_the_record_expires_with_the_session(
+    app: Quart, client: Client, alice: User, store: SessionStore,
+    now: time_machine.TimeMachineFixture,
+) -> None:
+    cookie = await log_in(app, client, alice)
+    if app.config["SESSION_BACKEND"] == "redis":
+        redis = Redis.from_url(app.config["REDIS_URL"])
+        try:
+            ttl = await redis.ttl(f"{app.config['SESSION_KEY_PREFIX']}s:{cookie}")
+        finally:
+            await redis.aclose()
+        assert 30 * 60 - 5 <= ttl <= 30 * 60
+        return
+    now.shift(timedelta(minutes=30))
     assert await store.load(cookie) is None
 
 

@@ -235,5 +235,98 @@ async def test_update_only_saves_racing_a_delete_never_recreate_the_record(
     assert await session_store.user_session_ids(ALICE) == []
 
 
+# --- kept past expiry, and ending notes: telling a device why its login ended -------------
+
+
+async def test_a_record_kept_past_its_expiry_loads_until_then_but_is_no_longer_listed(
+    session_store: SessionStore, time_machine: time_machine.TimeMachineFixture,
+) -> None:
+    expires_at, kept_until = in_(100), in_(1000)
+    assert await session_store.save(sid("a"), RECORD, ALICE, expires_at, must_create=True,
+                                    kept_until=kept_until)
+    time_machine.move_to(at(expires_at), tick=False)
+    assert await session_store.user_session_ids(ALICE) == []
+    assert await session_store.load(sid("a")) == RECORD
+    await assert_expires_at(session_store, sid("a"), kept_until, time_machine)
+
+
+async def test_a_kept_until_before_the_expiry_changes_nothing(
+    session_store: SessionStore, time_machine: time_machine.TimeMachineFixture,
+) -> None:
+    expires_at = in_(100)
+    assert await session_store.save(sid("a"), RECORD, ALICE, expires_at, must_create=True,
+                                    kept_until=in_(10))
+    await assert_expires_at(session_store, sid("a"), expires_at, time_machine)
+
+
+async def test_a_delete_with_an_ending_leaves_it_for_the_id_alone(
+    session_store: SessionStore,
+) -> None:
+    assert await session_store.save(sid("a"), RECORD, ALICE, in_(100), must_create=True)
+    assert await session_store.save(sid("b"), RECORD, ALICE, in_(100), must_create=True)
+    await session_store.delete(sid("a"), ending="ended-elsewhere")
+    assert await session_store.load(sid("a")) is None
+    assert await session_store.ending(sid("a")) == "ended-elsewhere"
+    assert await session_store.ending(sid("b")) is None
+    assert await session_store.user_session_ids(ALICE) == [sid("b")]
+
+
+async def test_a_delete_without_an_ending_leaves_none(session_store: SessionStore) -> None:
+    assert await session_store.save(sid("a"), RECORD, ALICE, in_(100), must_create=True)
+    await session_store.delete(sid("a"))
+    assert await session_store.ending(sid("a")) is None
+
+
+async def test_deleting_a_missing_record_leaves_no_ending(session_store: SessionStore) -> None:
+    await session_store.delete(sid("never"), ending="ended-elsewhere")
+    assert await session_store.ending(sid("never")) is None
+
+
+async def test_an_ending_lasts_as_long_as_the_record_would_have(
+    session_store: SessionStore, time_machine: time_machine.TimeMachineFixture,
+) -> None:
+    kept_until = in_(1000)
+    assert await session_store.save(sid("a"), RECORD, ALICE, in_(100), must_create=True,
+                                    kept_until=kept_until)
+    await session_store.delete(sid("a"), ending="password-changed")
+    if isinstance(session_store, RedisStore):
+        admin = Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+        try:
+            assert abs(await admin.expiretime(f"{session_store.prefix}ended:{sid('a')}")
+                       - kept_until) <= 1
+        finally:
+            await admin.aclose()
+        return
+    time_machine.move_to(at(kept_until) - timedelta(milliseconds=1), tick=False)
+    assert await session_store.ending(sid("a")) == "password-changed"
+    time_machine.move_to(at(kept_until), tick=False)
+    assert await session_store.ending(sid("a")) is None
+
+
+async def test_delete_user_sessions_leaves_the_ending_for_each_live_one(
+    session_store: SessionStore,
+) -> None:
+    for name in ("a", "b"):
+        assert await session_store.save(sid(name), RECORD, ALICE, in_(100), must_create=True)
+    assert await session_store.save(sid("bob"), RECORD, BOB, in_(100), must_create=True)
+    assert await session_store.delete_user_sessions(ALICE, ending="account-deleted") == 2
+    assert [await session_store.ending(sid(name)) for name in ("a", "b", "bob")] == [
+        "account-deleted", "account-deleted", None]
+
+
+async def test_delete_user_sessions_leaves_a_timed_out_record_to_say_so(
+    session_store: SessionStore, time_machine: time_machine.TimeMachineFixture,
+) -> None:
+    assert await session_store.save(sid("idle"), RECORD, ALICE, in_(100), must_create=True,
+                                    kept_until=in_(1000))
+    assert await session_store.save(sid("live"), RECORD, ALICE, in_(500), must_create=True,
+                                    kept_until=in_(1000))
+    time_machine.move_to(at(in_(200)), tick=False)
+    assert await session_store.delete_user_sessions(ALICE, ending="password-changed") == 1
+    assert await session_store.load(sid("idle")) == RECORD
+    assert await session_store.ending(sid("idle")) is None
+    assert await session_store.ending(sid("live")) == "password-changed"
+
+
 async def test_ping_answers(session_store: SessionStore) -> None:
     await session_store.ping()
