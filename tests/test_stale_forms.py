@@ -23,10 +23,12 @@ async def stale_post(auth: AuthActions, path: str, form: dict[str, str]) -> Any:
 
 
 async def shown_again(response: Any) -> str:
-    """The form page again: 400, the one line, a fresh token, no typed password."""
+    """The form page again: 400, the one line, titled as an error, a fresh token, no typed
+    password."""
     assert response.status_code == 400
     body: str = await response.get_data(as_text=True)
     assert EXPIRED in body
+    assert "<title>Error: " in body
     assert STALE not in TOKEN.findall(body)
     assert TOKEN.search(body)
     assert TYPED_PASSWORD not in body
