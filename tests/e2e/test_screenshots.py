@@ -3,6 +3,7 @@
 Each shot also checks that the page fits the width: nothing scrolls sideways.
 """
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from playwright.async_api import Browser, Page, Route, expect
 
 from quart_app import create_app
+from quart_app.csrf import EXPIRED
 from quart_app.users import get_store
 
 from ..conftest import PASSWORD, SECRET_KEY
@@ -69,6 +71,53 @@ async def test_screenshots_of_the_flow_and_error_pages(
     await page.goto(other_site.url)
     await expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     await shoot(page, "403-csrf", viewport)
+    await context.close()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+async def test_screenshots_of_what_a_person_is_told_when_something_ends(
+    browser: Browser, server: LiveServer, viewport: str
+) -> None:
+    """Logged out from another device, a form gone stale in an older tab, the account deleted."""
+    laptop = Person(await (await browser.new_context(base_url=server.url)).new_page())
+    context = await browser.new_context(base_url=server.url, **VIEWPORTS[viewport])
+    person = Person(await context.new_page())
+    page = person.page
+    await person.log_in()
+    await laptop.log_in()
+    await laptop.page.goto("/sessions")
+    await laptop.page.get_by_label("Your password").fill(PASSWORD)
+    await laptop.page.get_by_role("button", name="Log out all other sessions").click()
+    await expect(laptop.page.get_by_role("status")).to_have_text(
+        "Every other session has been logged out.")
+    await asyncio.sleep(1.5)  # past USER_CACHE_TTL: every worker sees the new session version
+    await page.goto("/profile")
+    await expect(page.get_by_role("status")).to_have_text(
+        "You were logged out: this session was ended from another device.")
+    await shoot(page, "login-ended", viewport)
+
+    await person.log_in()
+    await page.goto("/account/password")
+    await page.get_by_label("Current password").fill(PASSWORD)
+    await page.get_by_label("New password", exact=True).fill(PASSWORD + " again")
+    await page.get_by_label("Repeat the new password").fill(PASSWORD + " again")
+    other_tab = Person(await context.new_page())
+    await other_tab.page.goto("/profile")
+    await other_tab.log_out()
+    await other_tab.log_in()  # a new login: the first tab's form token is stale
+    await page.get_by_role("button", name="Change password").click()
+    message = page.get_by_role("alert")
+    await expect(message).to_have_text(EXPIRED)
+    if viewport == "phone":
+        bottom = await message.evaluate(
+            "element => element.getBoundingClientRect().bottom + window.scrollY")
+        assert bottom <= PHONE["height"], f"the message ends {bottom}px down the phone's page"
+    await shoot(page, "expired-form", viewport)
+
+    await page.get_by_label("Your password").fill(PASSWORD)
+    await page.get_by_role("button", name="Delete my account").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Your account is gone")
+    await shoot(page, "account-deleted", viewport)
     await context.close()
 
 

@@ -1,5 +1,7 @@
 """Seeing and ending one's sessions, and changing the password, in a real Chromium."""
 
+import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -89,3 +91,116 @@ async def test_screenshots_of_the_sessions_and_account_pages(
     await shoot(person.page, "sessions", viewport)
     await person.page.goto("/account/password")
     await shoot(person.page, "account", viewport)
+
+
+ENDED_ELSEWHERE = "You were logged out: this session was ended from another device."
+PASSWORD_CHANGED = ("You were logged out because your password was changed. "
+                    "Log in with the new one.")
+ACCOUNT_DELETED = "You were logged out because your account was deleted."
+USER_CACHE_TTL = 1.0  # seconds a worker may still answer from its memory of alice
+
+
+@pytest.fixture(params=["cookie", "redis"])
+def either_server(request: pytest.FixtureRequest) -> LiveServer:
+    """The live server on the default cookie backend, then on Redis."""
+    server: LiveServer = request.getfixturevalue(
+        "server" if request.param == "cookie" else "redis_server")
+    return server
+
+
+async def phone_and_laptop(browser: Browser, server: LiveServer) -> tuple[Person, Person]:
+    """alice logged in on a phone (390 by 844, touch) and on a laptop (1280 by 800)."""
+    phone = await logged_in(browser, server, **VIEWPORTS["phone"])
+    laptop = await logged_in(browser, server, **VIEWPORTS["desktop"])
+    return phone, laptop
+
+
+async def end_the_others(laptop: Person) -> None:
+    """The laptop's "Log out all other sessions", with the password."""
+    await laptop.page.get_by_role("navigation").get_by_role("link", name="Sessions").click()
+    await laptop.page.get_by_label("Your password").fill(PASSWORD)
+    await laptop.page.get_by_role("button", name="Log out all other sessions").click()
+    await expect(laptop.page.get_by_role("status")).to_have_text(
+        "Every other session has been logged out.")
+
+
+async def change_the_password(laptop: Person) -> None:
+    """The laptop changes alice's password on /account/password."""
+    await laptop.page.goto("/account/password")
+    await laptop.page.get_by_label("Current password").fill(PASSWORD)
+    await laptop.page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    await laptop.page.get_by_label("Repeat the new password").fill(NEW_PASSWORD)
+    await laptop.page.get_by_role("button", name="Change password").click()
+    await expect(laptop.page.get_by_role("status")).to_have_text(
+        "Password changed; your other sessions have ended.")
+
+
+async def delete_the_account(laptop: Person) -> None:
+    """The laptop deletes alice's account with the password, and lands on /logout."""
+    await laptop.page.goto("/account/password")
+    await laptop.page.get_by_label("Your password").fill(PASSWORD)
+    await laptop.page.get_by_role("button", name="Delete my account").click()
+    await expect(laptop.page).to_have_url(re.compile(r"/logout$"))
+    await expect(laptop.page.get_by_role("heading", level=1)).to_have_text("Your account is gone")
+
+
+async def told_once_on_the_login_page(phone: Person, server: LiveServer, words: str) -> None:
+    """The phone's next click lands on the login form, which says why above the form, once."""
+    await asyncio.sleep(USER_CACHE_TTL + 0.5)  # the cookie backend's version check, any worker
+    await phone.page.get_by_role("navigation").get_by_role("link", name="Profile").click()
+    await expect(phone.page).to_have_url(f"{server.url}/login?next=/profile")
+    notice = phone.page.get_by_role("status")
+    await expect(notice).to_be_visible()
+    await expect(notice).to_have_text(words)
+    await expect(notice).to_have_id("ended")
+    await expect(notice).to_be_in_viewport()
+    notice_box = await notice.bounding_box()
+    form_box = await phone.page.get_by_label("Username").bounding_box()
+    assert notice_box is not None
+    assert form_box is not None
+    assert notice_box["y"] + notice_box["height"] <= form_box["y"]
+
+    await phone.page.goto("/login")
+    await expect(phone.page.get_by_role("heading", name="Log in")).to_be_visible()
+    await expect(phone.page.locator("#ended")).to_have_count(0)
+    await expect(phone.page.get_by_text("You were logged out")).to_have_count(0)
+
+
+async def test_a_phone_whose_session_the_laptop_ended_is_told_why_once(
+    browser: Browser, either_server: LiveServer
+) -> None:
+    phone, laptop = await phone_and_laptop(browser, either_server)
+    await end_the_others(laptop)
+    await told_once_on_the_login_page(phone, either_server, ENDED_ELSEWHERE)
+    await laptop.page.goto("/profile")
+    await expect(laptop.page.get_by_role("heading", name="Hello, alice")).to_be_visible()
+
+
+async def test_a_phone_the_laptop_logged_out_by_name_is_told_why_once(
+    browser: Browser, redis_server: LiveServer
+) -> None:
+    phone, laptop = await phone_and_laptop(browser, redis_server)
+    await laptop.page.goto("/sessions")
+    other = laptop.page.get_by_role("listitem").nth(1)
+    device = await other.get_by_role("heading", level=2).inner_text()
+    await other.get_by_role("button", name=f"Log out {device}", exact=True).click()
+    await expect(laptop.page.get_by_role("listitem")).to_have_count(1)
+    await told_once_on_the_login_page(phone, redis_server, ENDED_ELSEWHERE)
+
+
+async def test_a_phone_logged_out_by_a_password_change_is_told_why_once(
+    browser: Browser, either_server: LiveServer
+) -> None:
+    phone, laptop = await phone_and_laptop(browser, either_server)
+    await change_the_password(laptop)
+    await told_once_on_the_login_page(phone, either_server, PASSWORD_CHANGED)
+    await phone.log_in(password=NEW_PASSWORD)
+    await expect(phone.page.get_by_role("heading", name="Hello, alice")).to_be_visible()
+
+
+async def test_a_phone_logged_out_by_the_account_deletion_is_told_why_once(
+    browser: Browser, either_server: LiveServer
+) -> None:
+    phone, laptop = await phone_and_laptop(browser, either_server)
+    await delete_the_account(laptop)
+    await told_once_on_the_login_page(phone, either_server, ACCOUNT_DELETED)
