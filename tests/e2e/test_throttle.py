@@ -27,12 +27,21 @@ async def strict_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
         yield running
 
 
+# With 3 or fewer attempts left, each failure says how many (README, "Routes").
+WARNINGS = [
+    "Incorrect username or password. 2 more wrong passwords and logging in to this account is "
+    "paused for 15 minutes.",
+    "Incorrect username or password. 1 more wrong password and logging in to this account is "
+    "paused for 15 minutes.",
+    "Incorrect username or password. Logging in to this account is now paused for 15 minutes.",
+]
+
+
 async def use_up_the_attempts(person: Person) -> None:
-    """Fail as many logins as the account allows; the next one is throttled."""
-    for _ in range(LIMIT):
+    """Fail as many logins as the account allows, each warned; the next one is throttled."""
+    for warning in WARNINGS[-LIMIT:]:
         await person.log_in(password="not the password")
-        await expect(person.page.get_by_role("alert")).to_have_text(
-            "Incorrect username or password.")
+        await expect(person.page.get_by_role("alert")).to_have_text(warning)
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
