@@ -86,7 +86,7 @@ def failed_login_message(failed: FailedLogin) -> str:
     """The 401's words: a warning joins them when the typed name is close to its pause."""
     if failed.attempts_left > WARN_WHEN_LEFT:
         return LOGIN_FAILED
-    wait = wait_in_words(max(1, failed.pause_ends_in))
+    wait = wait_in_words(failed.pause_ends_in)
     if failed.attempts_left <= 0:
         return f"{LOGIN_FAILED} {NOW_PAUSED.format(wait=wait)}"
     tries = "password" if failed.attempts_left == 1 else "passwords"
@@ -128,14 +128,13 @@ async def login() -> ResponseReturnValue:
     username = typed_username(form.get("username", ""))
     password = form.get("password", "")
     target = safe_next(form.get("next"))
+    to_fill = "password" if username else "username"  # the typed password is never kept
     if form_expired():
         if current_user() is not None:
             return redirect(target or "/profile", 303)
-        return await render_login(400, EXPIRED, username, target,
-                                  invalid="password" if username else "username")
+        return await render_login(400, EXPIRED, username, target, invalid=to_fill)
     if not username or not password:
-        return await render_login(400, LOGIN_INCOMPLETE, username, target,
-                                  invalid="password" if username else "username")
+        return await render_login(400, LOGIN_INCOMPLETE, username, target, invalid=to_fill)
     if len(username) > USERNAME_MAX_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
         return await render_login(400, LOGIN_TOO_LONG, "", target, invalid="username")
     outcome = await authenticate(username, password)

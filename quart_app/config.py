@@ -207,7 +207,7 @@ def _duration(key: str, value: object, _context: Context) -> timedelta:
     return value
 
 
-def _duration_or_none(key: str, value: object, context: Context) -> timedelta:
+def _duration_or_zero(key: str, value: object, context: Context) -> timedelta:
     """A duration that may be zero: the feature it sizes is then off."""
     if value == 0 or value == timedelta(0):
         return timedelta(0)
@@ -392,7 +392,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("SESSION_ABSOLUTE_TIMEOUT", timedelta(days=30), _duration,
             "every session ends this long after login, however active",
             shown_default="30 days"),
-    Setting("SESSION_END_NOTICE", timedelta(days=1), _duration_or_none,
+    Setting("SESSION_END_NOTICE", timedelta(days=1), _duration_or_zero,
             "how long past a login's timeout its browser can still be told why it was "
             "logged out (“…after 30 minutes without activity”): a signed cookie is read that "
             "much longer (and refused), a server-side record (`redis`) is kept that much "

@@ -45,7 +45,6 @@ from .users import DATABASE_ERRORS, QUERY_TIMEOUT
 log = logging.getLogger(__name__)
 
 
-
 class ErrorWords(NamedTuple):
     """What an error page says: its heading (also the title's) and its sentence."""
 
@@ -151,6 +150,12 @@ async def unavailable(message: str, retry_after: str) -> ResponseReturnValue:
     return page, 503, {"Retry-After": retry_after}
 
 
+def too_many(description: str, retry_after: int) -> ResponseReturnValue:
+    """A 429 page saying what was refused and for how long, with ``Retry-After``."""
+    page = render("error.html", error=TooManyRequests(description))
+    return page, 429, {"Retry-After": str(retry_after)}
+
+
 def init_app(app: Quart) -> None:
     """Render HTTP errors, a database outage as 503 and anything else as 500."""
     app.jinja_env.globals["error_words"] = error_words
@@ -199,9 +204,8 @@ def init_app(app: Quart) -> None:
     @app.errorhandler(LoginThrottledError)
     async def throttled(error: LoginThrottledError) -> ResponseReturnValue:
         wait = wait_in_words(error.retry_after)
-        description = THROTTLED.get(error.limits[0], THROTTLED[ADDRESS]).format(wait=wait)
-        page = render("error.html", error=TooManyRequests(description))
-        return page, 429, {"Retry-After": str(error.retry_after)}
+        return too_many(THROTTLED.get(error.limits[0], THROTTLED[ADDRESS]).format(wait=wait),
+                        error.retry_after)
 
     @app.errorhandler(SessionTooLargeError)
     async def session_too_large(error: SessionTooLargeError) -> ResponseReturnValue:
@@ -211,10 +215,8 @@ def init_app(app: Quart) -> None:
     @app.errorhandler(SessionThrottledError)
     async def too_many_sessions(error: SessionThrottledError) -> ResponseReturnValue:
         log.warning("new session refused for %s: %s", request.remote_addr, error)
-        description = ("Too many new visitor sessions from your network. "
-                       f"Try again in {wait_in_words(error.retry_after)}.")
-        page = render("error.html", error=TooManyRequests(description))
-        return page, 429, {"Retry-After": str(error.retry_after)}
+        return too_many("Too many new visitor sessions from your network. "
+                        f"Try again in {wait_in_words(error.retry_after)}.", error.retry_after)
 
     @app.errorhandler(InternalServerError)
     async def internal_error(error: InternalServerError) -> ResponseReturnValue:

@@ -59,8 +59,7 @@ def session_times() -> SessionTimes:
 def take_ending() -> Ending | None:
     """Why this browser's last login ended without its logging out, told once (the login
     page says it); None for a browser that never had one, or was told already."""
-    current = current_session()
-    return Ending.named(current.pop(ENDED)) if ENDED in current else None
+    return Ending.named(current_session().pop(ENDED, None))
 
 
 def current_user() -> User | None:

@@ -64,10 +64,11 @@ async def save() -> ResponseReturnValue:
     kept_zone = zone if known_zone(zone) else None
     if form_expired():
         return render_preferences(400, EXPIRED, chosen=kept_theme, chosen_zone=kept_zone)
-    if kept_theme is None or (zone is not None and kept_zone is None):
+    bad_zone = zone is not None and kept_zone is None  # a form without the field keeps it
+    if kept_theme is None or bad_zone:
         return render_preferences(
             400, theme_error=None if kept_theme else UNKNOWN_THEME,
-            zone_error=UNKNOWN_ZONE if zone is not None and kept_zone is None else None,
+            zone_error=UNKNOWN_ZONE if bad_zone else None,
             chosen=kept_theme, chosen_zone=kept_zone)
     session[THEME_KEY] = choice
     if kept_zone is not None:

@@ -44,15 +44,15 @@ async def render_sessions(status: int = 200, error: str | None = None,
     current = backend.handle(current_session())
     # This device first, the others most recently active first (the backend's order).
     listed = sorted(stored or (), key=lambda s: s.handle != current)
-    page_number = _page_number(len(listed))
+    page_count = _page_count(len(listed))
+    page_number = _page_number(page_count)
     shown = listed[(page_number - 1) * PAGE_SIZE:page_number * PAGE_SIZE]
     rows = [{
         "handle": s.handle, "current": s.handle == current, "device": device_in_words(s.user_agent),
         "address": s.address, "created": s.started, "last_seen": s.last_seen,
         "remembered": s.remembered, "expires": s.expires_at,
     } for s in shown]
-    pages = {"number": page_number, "count": max(1, -(-len(listed) // PAGE_SIZE)),
-             "total": len(listed)}
+    pages = {"number": page_number, "count": page_count, "total": len(listed)}
     page = render("sessions.html", rows=rows, listed=stored is not None, pages=pages,
                   others=stored is None or len(stored) > 1, wrong_password=wrong_password,
                   error=error, notice=notice or _notice_from_query(),
@@ -61,9 +61,13 @@ async def render_sessions(status: int = 200, error: str | None = None,
     return page, status
 
 
-def _page_number(total: int) -> int:
-    """The ``?page=`` asked for, within the pages there are (a bad one is the first)."""
-    last = max(1, -(-total // PAGE_SIZE))
+def _page_count(total: int) -> int:
+    """How many pages ``total`` sessions fill (an empty list is one page)."""
+    return max(1, -(-total // PAGE_SIZE))
+
+
+def _page_number(last: int) -> int:
+    """The ``?page=`` asked for, within the ``last`` pages there are (a bad one is the first)."""
     asked = request.args.get("page", "1")
     return min(int(asked), last) if asked.isdecimal() and 0 < len(asked) < 6 and int(asked) else 1
 

@@ -74,13 +74,7 @@ async def test_a_password_change_logs_the_other_browser_out(
     server = uncached_server
     phone = await logged_in(browser, server)
     laptop = await logged_in(browser, server)
-    await laptop.page.get_by_role("link", name="Change password or delete account").click()
-    await laptop.page.get_by_label("Current password").fill(PASSWORD)
-    await laptop.page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
-    await laptop.page.get_by_label("Repeat the new password").fill(NEW_PASSWORD)
-    await laptop.page.get_by_role("button", name="Change password").click()
-    await expect(laptop.page.get_by_role("status")).to_have_text(
-        "Password changed; your other sessions have ended.")
+    await change_the_password(laptop)
 
     await phone.page.reload()
     await expect(phone.page).to_have_url(f"{server.url}/login?next=/profile")
